@@ -1,0 +1,140 @@
+"""MNIST from the four IDX files, parsed by hand and checked byte for byte.
+
+An IDX file is a tiny header followed by raw bytes:
+
+    magic (4 bytes, big-endian): 0x00 0x00 <dtype code> <number of dimensions>
+    one uint32 (big-endian) per dimension
+    the data, row-major
+
+MNIST images are dtype code 0x08 (uint8) with 3 dimensions (N, 28, 28); labels are uint8 with one
+dimension (N,). We verify the SHA-256 of the *decompressed* bytes against the table in
+data/mnist/README.md, so a truncated or tampered file is refused instead of silently loading.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+ENV_VAR = "NPRELU_MNIST_DIR"
+
+# name -> (decompressed size in bytes, sha256 of the decompressed bytes)
+FILES = {
+    "train-images-idx3-ubyte.gz": (
+        47040016,
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    ),
+    "train-labels-idx1-ubyte.gz": (
+        60008,
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ),
+    "t10k-images-idx3-ubyte.gz": (
+        7840016,
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    "t10k-labels-idx1-ubyte.gz": (
+        10008,
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
+}
+
+
+class MNISTError(ValueError):
+    """A data file is missing, unreadable, corrupt or not what we expect."""
+
+
+def default_dir() -> Path:
+    """`$NPRELU_MNIST_DIR` if set, else `data/mnist/` of this repository."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "data" / "mnist"
+
+
+def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Parse IDX bytes of unsigned bytes (dtype code 0x08) into an array of its stated shape."""
+    if len(raw) < 4:
+        raise MNISTError(f"{name}: only {len(raw)} bytes, too short for an IDX header")
+    zero0, zero1, code, ndim = raw[0], raw[1], raw[2], raw[3]
+    if zero0 != 0 or zero1 != 0 or code != 0x08 or not 1 <= ndim <= 4:
+        raise MNISTError(
+            f"{name}: bad IDX magic number {raw[:4].hex()} (expected 000008 then 01..04); "
+            "is this an uncompressed MNIST IDX file?"
+        )
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise MNISTError(f"{name}: truncated IDX header")
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = header + int(np.prod(dims))
+    if len(raw) != expected:
+        raise MNISTError(
+            f"{name}: header says shape {dims} ({expected} bytes) but the file holds {len(raw)} "
+            "bytes; the file is truncated or padded"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _read_checked(path: Path) -> bytes:
+    size, sha = FILES[path.name]
+    if not path.exists():
+        raise MNISTError(
+            f"MNIST file not found: {path}. Put the four IDX .gz files there, or point "
+            f"${ENV_VAR} (or load_mnist(path=...)) at a folder that has them."
+        )
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:
+        raise MNISTError(
+            f"{path}: cannot decompress ({err}); the file is corrupt or truncated. "
+            "Copy it again from ../shared/mnist or the original MNIST distribution."
+        ) from err
+    actual = hashlib.sha256(raw).hexdigest()
+    if actual != sha or len(raw) != size:
+        raise MNISTError(
+            f"{path}: checksum mismatch. Expected sha256 {sha} ({size} bytes) of the "
+            f"decompressed contents, got {actual} ({len(raw)} bytes). The file was modified or "
+            "damaged; copy it again from ../shared/mnist."
+        )
+    return raw
+
+
+def load_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Load one split ('train' or 't10k'): images (N, 784) float32 in [0, 1], labels (N,) int64."""
+    img_name = f"{split}-images-idx3-ubyte.gz"
+    lab_name = f"{split}-labels-idx1-ubyte.gz"
+    images = parse_idx(_read_checked(folder / img_name), img_name)
+    labels = parse_idx(_read_checked(folder / lab_name), lab_name)
+    if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+        raise MNISTError(
+            f"{folder}: images {images.shape} and labels {labels.shape} do not match"
+        )
+    x = images.reshape(images.shape[0], -1).astype(np.float32) / np.float32(255.0)
+    return x, labels.astype(np.int64)
+
+
+_CACHE: dict[str, tuple] = {}
+
+
+def load_mnist(
+    path: str | os.PathLike | None = None,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Return ((x_train, y_train), (x_test, y_test)).
+
+    x: float32 (N, 784) in [0, 1]; y: int64 (N,) in 0..9. N = 60000 and 10000.
+    `path` (or $NPRELU_MNIST_DIR) points at a folder with the four .gz files.
+    Results are cached per folder for the life of the process (arrays are read-only).
+    """
+    folder = Path(path) if path is not None else default_dir()
+    key = str(folder.resolve())
+    if key not in _CACHE:
+        train = load_split(folder, "train")
+        test = load_split(folder, "t10k")
+        for arr in (*train, *test):
+            arr.setflags(write=False)
+        _CACHE[key] = (train, test)
+    return _CACHE[key]

@@ -1,0 +1,157 @@
+"""The hot loops, each written once in plain Python and then compiled with numba.
+
+Convention: `_name` is the plain Python/NumPy function (readable, steppable in a debugger, and
+what runs under NUMBA_DISABLE_JIT=1); `name = njit(_name)` is the compiled twin with the same
+signature. tests/test_kernels.py asserts every pair agrees.
+
+All kernels write into preallocated output arrays, so a training step allocates nothing in these
+loops. They run on float32 (models, attacks) and on float64 (gradient-check tests). The Adam
+update keeps every scalar float32 (the caller passes np.float32), because a float64 promotion
+there was measured several times slower; the activation kernels compute in float64 registers and
+store in the array's dtype, which is exact for the capped ReLU and costs nothing measurable.
+Large matrix products are not here: they go to BLAS through numpy's matmul, which is faster.
+
+Activation codes (`kind`): 0 = capped ReLU a = max(0, min(z, p)) with p = beta (p = inf is the
+plain ReLU); 1 = scaled sigmoid a = 1 / (1 + exp(-p z)); 2 = scaled tanh a = tanh(p z), p = c.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+CAPPED_RELU = 0
+SIGMOID = 1
+TANH = 2
+
+
+def _bias_act_forward(z, b, kind, p, a):
+    """Fused bias + activation, in place on a mini-batch.
+
+    z: (N, H) holds x @ W on entry and z = x @ W + b on exit; b: (H,); a: (N, H) output.
+    """
+    n, h = z.shape
+    for i in range(n):
+        for j in range(h):
+            v = z[i, j] + b[j]
+            z[i, j] = v
+            if kind == CAPPED_RELU:
+                a[i, j] = max(0.0, min(v, p))
+            elif kind == SIGMOID:
+                a[i, j] = 1.0 / (1.0 + math.exp(-p * v))
+            else:
+                a[i, j] = math.tanh(p * v)
+
+
+def _act_backward(z, a, da, kind, p, dz, db, want_db):
+    """dz = da * a'(z) and, if want_db, db = sum over the batch of dz.
+
+    z, a, da, dz: (N, H); db: (H,). The capped ReLU derivative is 1 on 0 < z < beta and 0
+    elsewhere: at the kinks z = 0 and z = beta it takes the flat side (0), as ReLU6 in PyTorch
+    does. Sigmoid: p * a * (1 - a). Tanh: p * (1 - a^2).
+    """
+    n, h = z.shape
+    if want_db:
+        for j in range(h):
+            db[j] = 0.0
+    for i in range(n):
+        for j in range(h):
+            if kind == CAPPED_RELU:
+                v = z[i, j]
+                g = da[i, j] if (v > 0.0 and v < p) else 0.0
+            elif kind == SIGMOID:
+                s = a[i, j]
+                g = da[i, j] * p * s * (1.0 - s)
+            else:
+                t = a[i, j]
+                g = da[i, j] * p * (1.0 - t * t)
+            dz[i, j] = g
+            if want_db:
+                db[j] += g
+
+
+def _softmax_xent(logits, y, loss, dlogits):
+    """Softmax cross-entropy from logits, with its gradient.
+
+    logits: (N, K); y: (N,) int; loss: (N,) out; dlogits: (N, K) out.
+    loss_i = logsumexp(logits_i) - logits_i[y_i], computed as m + log(sum exp(logits - m)) with
+    m the row max, so logits of +-1e4 do not overflow. dlogits_i = softmax(logits_i) - onehot(y_i)
+    (the gradient of loss_i itself, not of a batch mean).
+    """
+    n, k = logits.shape
+    for i in range(n):
+        m = logits[i, 0]
+        for j in range(1, k):
+            if logits[i, j] > m:
+                m = logits[i, j]
+        s = 0.0  # float64 accumulator: ten terms, cheap, and exact enough for 1e-5 checks
+        for j in range(k):
+            s += math.exp(logits[i, j] - m)
+        lse = m + math.log(s)
+        loss[i] = lse - logits[i, y[i]]
+        for j in range(k):
+            dlogits[i, j] = math.exp(logits[i, j] - lse)
+        dlogits[i, y[i]] -= np.float32(1.0)
+
+
+def _adam_update(p, g, m, v, step_size, sqrt_bc2, b1, b2, eps):
+    """One Adam step on flat float32 arrays, the way torch.optim.Adam computes it.
+
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+    p -= step_size * m / (sqrt(v) / sqrt_bc2 + eps),
+    with step_size = lr / (1 - b1^t) and sqrt_bc2 = sqrt(1 - b2^t) precomputed by the caller.
+    """
+    one = np.float32(1.0)
+    c1 = one - b1
+    c2 = one - b2
+    for i in range(p.shape[0]):
+        gi = g[i]
+        mi = b1 * m[i] + c1 * gi
+        vi = b2 * v[i] + c2 * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] -= step_size * mi / (math.sqrt(vi) / sqrt_bc2 + eps)
+
+
+def _project_linf(x_adv, x0, eps):
+    """Clip x_adv into the L-infinity ball of radius eps around x0 and into [0, 1], in place."""
+    n, d = x_adv.shape
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    for i in range(n):
+        for j in range(d):
+            lo = max(zero, x0[i, j] - eps)
+            hi = min(one, x0[i, j] + eps)
+            x_adv[i, j] = min(max(x_adv[i, j], lo), hi)
+
+
+def _signed_step(x_adv, g, step):
+    """x_adv += step * sign(g), in place (sign(0) = 0, so a zero gradient does not move)."""
+    n, d = x_adv.shape
+    for i in range(n):
+        for j in range(d):
+            gij = g[i, j]
+            if gij > 0:
+                x_adv[i, j] += step
+            elif gij < 0:
+                x_adv[i, j] -= step
+
+
+bias_act_forward = njit(cache=True, error_model="numpy")(_bias_act_forward)
+act_backward = njit(cache=True, error_model="numpy")(_act_backward)
+softmax_xent = njit(cache=True, error_model="numpy")(_softmax_xent)
+adam_update = njit(cache=True, error_model="numpy")(_adam_update)
+project_linf = njit(cache=True, error_model="numpy")(_project_linf)
+signed_step = njit(cache=True, error_model="numpy")(_signed_step)
+
+# (twin, kernel) pairs, so the agreement test can walk them all.
+TWINS = {
+    "bias_act_forward": (_bias_act_forward, bias_act_forward),
+    "act_backward": (_act_backward, act_backward),
+    "softmax_xent": (_softmax_xent, softmax_xent),
+    "adam_update": (_adam_update, adam_update),
+    "project_linf": (_project_linf, project_linf),
+    "signed_step": (_signed_step, signed_step),
+}

@@ -1,0 +1,43 @@
+"""Losses on logits Z (N, K): softmax cross-entropy (training, FGSM, PGD) and the CW margin."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels as K
+
+
+def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample loss_n = logsumexp(Z_n) - Z_n[y_n] (N,) and its gradient dloss_n/dZ_n (N, K).
+
+    Computed from logits with the log-sum-exp trick, never as log(softmax(Z)).
+    """
+    loss = np.empty(logits.shape[0], logits.dtype)
+    dlogits = np.empty_like(logits)
+    K.softmax_xent(logits, y, loss, dlogits)
+    return loss, dlogits
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    m = logits.max(axis=1, keepdims=True)
+    return logits - m - np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
+
+
+def cw_margin(logits: np.ndarray, y: np.ndarray, kappa: float = 0.0):
+    """Carlini-Wagner margin f = max(Z_y - max_{j != y} Z_j, -kappa), per sample, and df/dZ.
+
+    The gradient is +1 at the true class and -1 at the strongest other class while the margin is
+    above -kappa, and 0 once it is clamped (the attack has then done its job for this sample).
+    """
+    n = logits.shape[0]
+    rows = np.arange(n)
+    other = logits.copy()
+    other[rows, y] = -np.inf
+    j = other.argmax(axis=1)
+    margin = logits[rows, y] - logits[rows, j]
+    f = np.maximum(margin, -kappa)
+    active = margin > -kappa
+    df = np.zeros_like(logits)
+    df[rows[active], y[active]] = 1
+    df[rows[active], j[active]] = -1
+    return f.astype(logits.dtype), df

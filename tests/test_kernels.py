@@ -1,0 +1,60 @@
+"""Every numba kernel agrees with its plain-Python twin (same function, not compiled)."""
+
+import numpy as np
+import pytest
+
+from nprelu import kernels as K
+
+f32 = np.float32
+
+
+def _run(fn, args):
+    args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    fn(*args)
+    return [a for a in args if isinstance(a, np.ndarray)]
+
+
+def _cases(rng):
+    n, h = 5, 7
+    z = rng.normal(size=(n, h)).astype(f32)
+    a = np.zeros_like(z)
+    b = rng.normal(size=h).astype(f32)
+    yield "bias_act_forward", (z, b, K.CAPPED_RELU, f32(0.3), a)
+    yield "bias_act_forward", (z, b, K.SIGMOID, f32(2.0), a)
+    yield "bias_act_forward", (z, b, K.TANH, f32(3.0), a)
+    for kind in (K.CAPPED_RELU, K.SIGMOID, K.TANH):
+        act = np.tanh(z)
+        yield "act_backward", (z, act, rng.normal(size=(n, h)).astype(f32), kind, f32(0.5),
+                               np.zeros_like(z), np.zeros(h, f32), True)
+    logits = (rng.normal(size=(n, 10)) * 5).astype(f32)
+    y = rng.integers(0, 10, n)
+    yield "softmax_xent", (logits, y, np.zeros(n, f32), np.zeros_like(logits))
+    p, g, m, v = (rng.normal(size=50).astype(f32) for _ in range(4))
+    v = np.abs(v)
+    yield "adam_update", (p, g, m, v, f32(1e-3), f32(0.3), f32(0.9), f32(0.999), f32(1e-8))
+    x0 = rng.uniform(size=(n, h)).astype(f32)
+    yield "project_linf", (x0 + rng.normal(size=(n, h)).astype(f32), x0, f32(0.1))
+    yield "signed_step", (x0, rng.normal(size=(n, h)).astype(f32), f32(0.01))
+
+
+def test_every_kernel_has_a_case():
+    names = {name for name, _ in _cases(np.random.default_rng(0))}
+    assert names == set(K.TWINS)
+
+
+CASES = list(_cases(np.random.default_rng(1)))
+
+
+@pytest.mark.parametrize("name, args", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+def test_twin_and_kernel_agree(name, args):
+    twin, kernel = K.TWINS[name]
+    for got, want in zip(_run(kernel, args), _run(twin, args)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_kernel_changes_its_output():
+    """Guard against the agreement test passing because neither function does anything."""
+    z = np.ones((2, 3), f32)
+    a = np.zeros_like(z)
+    K.bias_act_forward(z, np.ones(3, f32), K.CAPPED_RELU, f32(np.inf), a)
+    np.testing.assert_array_equal(a, 2 * np.ones((2, 3), f32))
