@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import nprelu as nr
-from tests.conftest import numeric_grad, rel_err
+from tests.helpers import numeric_grad, rel_err
 
 
 def test_capped_relu_values():

@@ -1,7 +1,7 @@
 import numpy as np
 
 import nprelu as nr
-from tests.conftest import numeric_grad, rel_err
+from tests.helpers import numeric_grad, rel_err
 
 
 def test_cross_entropy_gradient_matches_finite_differences():
