@@ -23,18 +23,25 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return logits - m - np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
 
 
+def logit_margin(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Z_y - max_{j != y} Z_j per sample (N,), and the runner-up class j (N,).
+
+    Negative exactly when some other class beats the true one (the input is misclassified)."""
+    rows = np.arange(len(logits))
+    other = logits.copy()
+    other[rows, y] = -np.inf
+    j = other.argmax(axis=1)
+    return logits[rows, y] - logits[rows, j], j
+
+
 def cw_margin(logits: np.ndarray, y: np.ndarray, kappa: float = 0.0):
     """Carlini-Wagner margin f = max(Z_y - max_{j != y} Z_j, -kappa), per sample, and df/dZ.
 
     The gradient is +1 at the true class and -1 at the strongest other class while the margin is
     above -kappa, and 0 once it is clamped (the attack has then done its job for this sample).
     """
-    n = logits.shape[0]
-    rows = np.arange(n)
-    other = logits.copy()
-    other[rows, y] = -np.inf
-    j = other.argmax(axis=1)
-    margin = logits[rows, y] - logits[rows, j]
+    rows = np.arange(len(logits))
+    margin, j = logit_margin(logits, y)
     f = np.maximum(margin, -kappa)
     active = margin > -kappa
     df = np.zeros_like(logits)

@@ -11,3 +11,47 @@ def accuracy(model: MLP, x: np.ndarray, y: np.ndarray) -> float:
     """Share of inputs classified correctly, in [0, 1]."""
     y = check_y(y, len(x), model.n_out)
     return float((model.predict(x) == y).mean()) if len(y) else float("nan")
+
+
+def success_rate(model: MLP, x: np.ndarray, x_adv: np.ndarray, y: np.ndarray) -> float:
+    """Share of the correctly classified clean inputs whose adversarial version is misclassified
+    (nan when no input is classified correctly)."""
+    y = check_y(y, len(x), model.n_out)
+    clean_ok = model.predict(x) == y
+    if not clean_ok.any():
+        return float("nan")
+    return float((model.predict(x_adv[clean_ok]) != y[clean_ok]).mean())
+
+
+def layer_distances(model: MLP, x: np.ndarray, x_adv: np.ndarray) -> list[dict[str, float]]:
+    """Per hidden layer: mean over samples of the L-inf and L2 distance between its output on
+    the clean and on the adversarial input (Fig. 1). Returns [{"linf": .., "l2": ..}, ...]."""
+    out = []
+    for h, ha in zip(model.hidden_outputs(x), model.hidden_outputs(x_adv)):
+        d = (ha - h).astype(np.float64)
+        out.append({"linf": float(np.abs(d).max(1).mean()),
+                    "l2": float(np.sqrt((d**2).sum(1)).mean())})
+    return out
+
+
+def sensitivity_map(model: MLP, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eq. (2): smap = max(0, dZ_t/dx * sum_{c != t} dZ_c/dx), elementwise, on the logits Z.
+
+    x: (N, D); t: (N,) target (true) classes. Returns the maps (N, D) and their sums (N,).
+    Two backward passes: one with dlogits = onehot(t), one with dlogits = 1 - onehot(t).
+    """
+    t = check_y(t, len(x), model.n_out)
+    logits, cache = model.forward(x)
+    onehot = np.zeros_like(logits)
+    onehot[np.arange(len(t)), t] = 1
+    g_t = model.backward(cache, onehot, param_grads=False)
+    g_rest = model.backward(cache, 1 - onehot, param_grads=False)
+    smap = np.maximum(0, g_t * g_rest)
+    return smap, smap.sum(axis=1)
+
+
+def robust_accuracy(model: MLP, x: np.ndarray, x_adv: np.ndarray, y: np.ndarray) -> float:
+    """Share of inputs classified correctly both clean and after the attack (so it can never
+    exceed clean accuracy, even if an attack happens to fix a misclassified input)."""
+    y = check_y(y, len(x), model.n_out)
+    return float(((model.predict(x) == y) & (model.predict(x_adv) == y)).mean())

@@ -221,13 +221,6 @@ class MLP:
         loss, dlogits = softmax_cross_entropy(logits, check_y(y, len(logits), self.n_out))
         return loss, self.backward(cache, dlogits, param_grads=False)
 
-    def logit_input_gradient(self, x: np.ndarray, dlogits_fn) -> tuple[np.ndarray, np.ndarray]:
-        """For any loss of the logits: `dlogits_fn(logits) -> (value (N,), dvalue/dlogits)`.
-        Returns (value, dvalue/dx)."""
-        logits, cache = self.forward(x)
-        value, dlogits = dlogits_fn(logits)
-        return value, self.backward(cache, dlogits.astype(self.dtype), param_grads=False)
-
     def logit_jacobian(self, x: np.ndarray) -> np.ndarray:
         """dZ_k/dx for every class k: (N, n_out, n_in), one backward pass per class."""
         logits, cache = self.forward(x)
