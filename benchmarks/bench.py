@@ -1,12 +1,18 @@
-"""Speed of the hot paths on this machine (a measurement, not a test).
+"""Speed of nprelu's hot paths, side by side with the same computation in PyTorch (CPU).
 
-    python benchmarks/bench.py            # numba on
-    python benchmarks/bench.py --no-jit   # re-runs itself with NUMBA_DISABLE_JIT=1 (plain Python
-                                          # twins; the epoch is extrapolated from a few steps)
+    python benchmarks/bench.py              # numba on; PyTorch too if installed
+    python benchmarks/bench.py --no-jit     # nprelu with NUMBA_DISABLE_JIT=1 (plain-Python twins;
+                                            # extrapolated from a few steps)
+    python benchmarks/bench.py --quick      # fewer repeats, smaller workloads (a smoke run)
 
-Prints seconds per training epoch of the (392, 196) net at batch 32 and 128, PGD (eps 0.1,
-step 0.01, 10 iterations) over the 10 000 test images, and CW-L2 iterations per second on a
-batch of 1000. Each number is the median of several repeats after a warm-up.
+For the (392, 196) and (392, 196, 98) nets: one training epoch on the 60 000 MNIST images at batch
+32 and 128 (forward, backward, Adam); PGD (eps 0.1, step 0.01, 10 iterations) over the 10 000 test
+images; CW-L2 iterations per second on a batch of 1000; the zero-gradient search (step 0.01, at
+most 100 iterations here) over 1000 test images. Both libraries use the same number of threads;
+every number is the median of several repeats after a warm-up. Achieved GFLOP/s counts the
+matrix products only (2 * in * out per sample per product), and is also given as a share of this
+machine's float32 matmul peak, measured in the same run with a large numpy matmul.
+Writes benchmarks/RESULTS.md (not with --no-jit or --quick).
 """
 
 from __future__ import annotations
@@ -14,16 +20,22 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
+HERE = Path(__file__).resolve().parent
+NETS = ((392, 196), (392, 196, 98))
+NOJIT_STEPS = 20
 
-def timeit(fn, repeats: int = 3) -> float:
-    fn()  # warm-up (JIT compilation, caches)
+
+def timeit(fn, repeats: int) -> float:
+    fn()  # warm-up: JIT compilation, allocator, caches
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -32,47 +44,259 @@ def timeit(fn, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--no-jit", action="store_true")
-    p.add_argument("--repeats", type=int, default=3)
-    a = p.parse_args()
-    if a.no_jit and os.environ.get("NUMBA_DISABLE_JIT") != "1":
-        env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-        raise SystemExit(subprocess.call([sys.executable, __file__, "--no-jit"], env=env))
+def matmul_peak(repeats: int) -> float:
+    a = np.random.default_rng(0).normal(size=(2048, 2048)).astype(np.float32)
+    secs = timeit(lambda: a @ a, repeats + 2)
+    return 2 * 2048**3 / secs / 1e9
 
+
+def gemm_flops(hidden, n: int, kind: str) -> float:
+    """Matrix-product FLOPs of n samples: forward; + weight grads and input grads (not of x)."""
+    sizes = (784, *hidden, 10)
+    macs = [sizes[i] * sizes[i + 1] for i in range(len(sizes) - 1)]
+    fwd = 2 * sum(macs)
+    if kind == "train":
+        return n * (fwd + 2 * sum(macs) + 2 * sum(macs[1:]))
+    return n * (fwd + 2 * sum(macs))  # attacks: forward + input gradient through every layer
+
+
+# ----------------------------------------------------------------------------- PyTorch twins
+def torch_net(hidden, seed=0):
+    import torch
+
+    torch.manual_seed(seed)
+    sizes = (784, *hidden, 10)
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*layers)
+
+
+def torch_train_epoch(net, x, y, bs, seed=0):
+    import torch
+
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(x), generator=g)
+    for s in range(0, len(x), bs):
+        idx = order[s : s + bs]
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(net(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+
+
+def torch_pgd(net, x, y, eps=0.1, step=0.01, iters=10, batch=4096):
+    import torch
+
+    F = torch.nn.functional
+    out = []
+    for i in range(0, len(x), batch):
+        x0, y0 = x[i : i + batch], y[i : i + batch]
+        adv = x0.clone()
+        for _ in range(iters):
+            adv.requires_grad_(True)
+            loss = F.cross_entropy(net(adv), y0, reduction="sum")
+            (g,) = torch.autograd.grad(loss, adv)
+            adv = torch.min(torch.max(adv.detach() + step * g.sign(), x0 - eps), x0 + eps)
+            adv = adv.clamp(0, 1)
+        out.append(adv)
+    return torch.cat(out)
+
+
+def torch_cw_steps(net, x, y, steps, c=1e-2):
+    """CW-L2 inner loop: tanh variables, margin loss, Adam — the per-iteration work of cw_l2."""
+    import torch
+
+    w = torch.atanh((2 * x - 1) * 0.999999).clone().requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=0.01)
+    rows = torch.arange(len(x))
+    for _ in range(steps):
+        xa = (torch.tanh(w) + 1) / 2
+        z = net(xa)
+        other = z.clone()
+        other[rows, y] = -torch.inf
+        margin = torch.clamp(z[rows, y] - other.max(1).values, min=0)
+        l2 = ((xa - x) ** 2).sum(1)
+        loss = (l2 + c * margin).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        _ = z.argmax(1) != y  # the success check the real attack does every step
+
+
+def torch_zero_grad(net, x, y, step=0.01, iters=100):
+    import torch
+
+    F = torch.nn.functional
+    adv = x.clone()
+    active = torch.ones(len(x), dtype=torch.bool)
+    for _ in range(iters + 1):
+        idx = active.nonzero().squeeze(1)
+        if len(idx) == 0:
+            break
+        a = adv[idx].clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(F.cross_entropy(net(a), y[idx], reduction="sum"), a)
+        zero = (g == 0).all(1)
+        active[idx[zero]] = False
+        adv[idx] = (a.detach() + step * g.sign()).clamp(0, 1)
+    return adv
+
+
+# ----------------------------------------------------------------------------- main
+def bench_net(hidden, data, peak, args, jit, have_torch) -> list[dict]:
+    """Every workload on one architecture, nprelu and (if present) PyTorch."""
+    import nprelu as nr
+
+    if have_torch:
+        import torch
+    (x, y), (xt, yt) = data
+    rows = []
+    model = nr.MLP(hidden, seed=0)
+    nr.train(model, x[:6000], y[:6000], epochs=1, progress=False)
+    if have_torch:
+        tx, ty, txt, tyt = map(torch.from_numpy, (x, y, xt, yt))
+        net = torch_net(hidden)
+        with torch.no_grad():
+            for lin, d in zip([m for m in net if isinstance(m, torch.nn.Linear)],
+                              model.dense):
+                lin.weight.copy_(torch.from_numpy(d.W.T.copy()))
+                lin.bias.copy_(torch.from_numpy(d.b.copy()))
+    jobs = []
+    for bs in (32, 128):
+        if jit:
+            ours = (lambda b=bs: nr.train(nr.MLP(hidden, seed=0), x, y, epochs=1,
+                                          batch_size=b, progress=False))
+            n_ours = len(x)
+        else:
+            n_ours = NOJIT_STEPS * bs
+            ours = (lambda b=bs, n=n_ours: nr.train(nr.MLP(hidden, seed=0), x[:n], y[:n],
+                                                    epochs=1, batch_size=b, progress=False))
+        theirs = (lambda b=bs: torch_train_epoch(torch_net(hidden), tx, ty, b)) \
+            if have_torch else None
+        jobs.append((f"train epoch, batch {bs}", ours, theirs, n_ours, len(x),
+                     gemm_flops(hidden, len(x), "train")))
+    n_pgd = len(xt) if jit else 500
+    jobs.append(("PGD-10 over the test set",
+                 lambda n=n_pgd: nr.pgd(model, xt[:n], yt[:n], 0.1, 0.01, 10),
+                 (lambda: torch_pgd(net, txt, tyt)) if have_torch else None,
+                 n_pgd, len(xt), 10 * gemm_flops(hidden, len(xt), "attack")))
+    if jit:
+        cw_steps = 20 if args.quick else 100
+        jobs.append((f"CW-L2, {cw_steps} iterations on 1000",
+                     lambda s=cw_steps: nr.cw_l2(model, xt[:1000], yt[:1000], steps=s,
+                                                 binary_steps=1, abort_early=False),
+                     (lambda s=cw_steps: torch_cw_steps(net, txt[:1000], tyt[:1000], s))
+                     if have_torch else None,
+                     1, 1, cw_steps * gemm_flops(hidden, 1000, "attack")))
+        jobs.append(("zero-gradient search, 1000 images, <= 100 iters",
+                     lambda: nr.zero_gradient_search(model, xt[:1000], yt[:1000], 0.01, 100),
+                     (lambda: torch_zero_grad(net, txt[:1000], tyt[:1000]))
+                     if have_torch else None, 1, 1, None))
+    for what, ours, theirs, n_done, n_full, flops in jobs:
+        reps = 1 if not jit else args.repeats
+        t_ours = timeit(ours, reps) * n_full / n_done
+        t_theirs = timeit(theirs, reps) if theirs else None
+        row = {"net": "-".join(map(str, hidden)), "what": what, "ours": t_ours,
+               "torch": t_theirs, "gflops": flops / t_ours / 1e9 if flops else None,
+               "peak": peak, "extrapolated": n_done != n_full}
+        rows.append(row)
+        ratio = f"{t_theirs / t_ours:5.2f}x" if t_theirs else "  n/a"
+        share = f"{100 * row['gflops'] / peak:5.1f} %" if row["gflops"] else "    –"
+        print(f"{row['net']:>11} {what:<48} ours {t_ours:8.3f} s  torch "
+              f"{t_theirs if t_theirs else float('nan'):8.3f} s  speed-up {ratio}  "
+              f"{row['gflops'] or 0:6.1f} GFLOP/s = {share} of peak")
+    return rows
+
+
+def run(args) -> list[dict]:
     import nprelu as nr
 
     jit = os.environ.get("NUMBA_DISABLE_JIT") != "1"
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        have_torch = jit
+    except ImportError:
+        have_torch = False
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(args.threads)
     (x, y), (xt, yt) = nr.load_mnist()
-    print(f"# nprelu benchmarks — numba {'on' if jit else 'OFF (plain Python twins)'}")
-    print(f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()},"
-          f" numpy {np.__version__}")
-    for bs in (32, 128):
-        model = nr.MLP((392, 196), seed=0)
-        if jit:
-            secs = timeit(lambda m=model, b=bs: nr.train(m, x, y, epochs=1, batch_size=b,
-                                                         progress=False), a.repeats)
-            print(f"train epoch, batch {bs:4d}: {secs:8.2f} s")
-        else:
-            steps = 20
-            secs = timeit(lambda m=model, b=bs: nr.train(m, x[: steps * b], y[: steps * b],
-                                                         epochs=1, batch_size=b,
-                                                         progress=False), 1)
-            print(f"train epoch, batch {bs:4d}: {secs * len(x) / (steps * bs):8.1f} s "
-                  f"(extrapolated from {steps} steps)")
-    model = nr.MLP((392, 196), seed=0)
-    nr.train(model, x[:10000], y[:10000], epochs=1, progress=False)
-    if jit:
-        secs = timeit(lambda: nr.pgd(model, xt, yt, 0.1, 0.01, 10), a.repeats)
-        print(f"PGD-10 over 10000 test images: {secs:8.2f} s")
-        steps = 200
-        secs = timeit(lambda: nr.cw_l2(model, xt[:1000], yt[:1000], steps=steps,
-                                       binary_steps=1, abort_early=False), a.repeats)
-        print(f"CW-L2, batch of 1000: {steps / secs:8.1f} iterations/s")
-    else:
-        secs = timeit(lambda: nr.pgd(model, xt[:1000], yt[:1000], 0.1, 0.01, 10), 1)
-        print(f"PGD-10 over 10000 test images: {secs * 10:8.2f} s (extrapolated from 1000)")
+    if args.quick:
+        x, y = x[:6000], y[:6000]
+        xt, yt = xt[:2000], yt[:2000]
+    rows = []
+    peak = matmul_peak(args.repeats)
+    print(f"float32 matmul peak (numpy, 2048^3, {args.threads} threads): {peak:.1f} GFLOP/s")
+    for hidden in NETS:
+        rows += bench_net(hidden, ((x, y), (xt, yt)), peak, args, jit, have_torch)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this benchmark: {rss:.0f} MiB")
+    if not have_torch:
+        print("PyTorch comparison skipped (pip install -e '.[compare]' for torch==2.13.0)")
+    return rows, peak, rss, have_torch
+
+
+def write_results(rows, peak, rss, have_torch, args) -> None:
+    import numba
+
+    try:
+        import torch
+
+        tv = torch.__version__
+    except ImportError:
+        tv = "not installed"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    lines = [
+        "# Benchmarks", "",
+        f"Produced by `python benchmarks/bench.py` on {time.strftime('%Y-%m-%d')}: {cpu}, "
+        f"{os.cpu_count()} cores, {args.threads} threads for both libraries; Python "
+        f"{platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}, "
+        f"torch {tv}. Median of {args.repeats} repeats after a warm-up. "
+        f"float32 matmul peak measured in the same run: **{peak:.1f} GFLOP/s**. "
+        f"Peak RSS of the benchmark process: {rss:.0f} MiB.", "",
+        "Speed-up = PyTorch seconds / nprelu seconds (higher is better for nprelu). GFLOP/s "
+        "counts only the matrix products.", "",
+        "| net | workload | nprelu (s) | PyTorch (s) | speed-up | nprelu GFLOP/s | share of peak |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        theirs = f"{r['torch']:.3f}" if r["torch"] else "–"
+        speed = f"{r['torch'] / r['ours']:.2f}x" if r["torch"] else "–"
+        gf = f"{r['gflops']:.1f}" if r["gflops"] else "–"
+        share = f"{100 * r['gflops'] / peak:.0f} %" if r["gflops"] else "–"
+        lines.append(f"| {r['net']} | {r['what']} | {r['ours']:.3f} | {theirs} | {speed} | "
+                     f"{gf} | {share} |")
+    if not have_torch:
+        lines += ["", "PyTorch was not installed: the comparison was skipped."]
+    (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {HERE / 'RESULTS.md'}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--no-jit", action="store_true")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    args = p.parse_args()
+    if args.no_jit and os.environ.get("NUMBA_DISABLE_JIT") != "1":
+        env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+        raise SystemExit(subprocess.call([sys.executable, __file__, *sys.argv[1:]], env=env))
+    rows, peak, rss, have_torch = run(args)
+    if not args.no_jit and not args.quick:
+        write_results(rows, peak, rss, have_torch, args)
 
 
 if __name__ == "__main__":

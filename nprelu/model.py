@@ -177,18 +177,24 @@ class MLP:
         return logits, cache
 
     def backward(
-        self, cache: list, dlogits: np.ndarray, param_grads: bool = True, input_grad: bool = True
+        self, cache: list, dlogits: np.ndarray, param_grads: bool = True, input_grad: bool = True,
+        bpda: bool = False,
     ) -> np.ndarray | None:
         """Backpropagate dL/dlogits (N, n_out). Writes dL/dparams into `self.grads` when
-        `param_grads`; returns dL/dx (N, n_in) when `input_grad`, else None."""
+        `param_grads`; returns dL/dx (N, n_in) when `input_grad`, else None.
+
+        bpda=True is the straight-through surrogate of the gradient-masking audit: the forward
+        pass (in `cache`) kept the caps, but the backward pass uses plain ReLU's derivative
+        (1 on z > 0) in the capped layers, so saturated units no longer block the gradient."""
         last = self.dense[-1]
         h_last = cache[-1][2]
         da = last.backward(h_last, dlogits, param_grads)
         for i in range(len(self.acts) - 1, -1, -1):
             x_in, z, a = cache[i]
             act, layer = self.acts[i], self.dense[i]
+            p = np.inf if (bpda and act.kind == K.CAPPED_RELU) else act.p
             dz = np.empty_like(z)
-            K.act_backward(z, a, da, act.kind, self.dtype.type(act.p), dz, layer.db, param_grads)
+            K.act_backward(z, a, da, act.kind, self.dtype.type(p), dz, layer.db, param_grads)
             if i == 0 and not input_grad:
                 if param_grads:
                     np.matmul(x_in.T, dz, out=layer.dW)

@@ -18,6 +18,7 @@ CHAPTERS = {
     "ch7": "ch7_sensitivity",
     "ch5": "ch5_layer_order",
     "ch6": "ch6_zero_gradients",
+    "ch9": "ch9_audit",
 }
 
 FIGURES = [
@@ -33,6 +34,8 @@ FIGURES = [
     ("fig10_zero_grad_equal", "Fig. 10 — equal net"),
     ("fig11_sensitivity", "Fig. 11 — sensitivity maps"),
     ("table1", "Table 1 — adversarial training, as bars"),
+    ("audit_worst_case", "Audit — claimed (PGD) vs worst-case robust accuracy"),
+    ("audit_eps_curve", "Audit — accuracy as eps grows to 1"),
 ]
 
 
@@ -97,6 +100,9 @@ def write_readme(ctx: Context, timings: dict, total: float, rss_mib: float) -> P
     if (res / "table1.md").exists():
         lines += ["## Table 1, side by side with the paper", "",
                   (res / "table1.md").read_text().strip(), ""]
+    if (res / "audit.md").exists():
+        lines += ["## Audit: worst-case robust accuracy (beyond the paper)", "",
+                  (res / "audit.md").read_text().strip(), ""]
     lines += ["## Figures", ""]
     for name, title in FIGURES:
         if (res / f"{name}.png").exists():

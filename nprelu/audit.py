@@ -1,0 +1,155 @@
+"""Beyond the paper: is a capped ReLU robust, or does it only hide its gradient?
+
+Capping at a small beta saturates most units, so the input gradient is often exactly zero and a
+gradient attack stalls. That looks like robustness but may be gradient masking (Athalye, Carlini
+& Wagner, 2018). This module holds the attacks that do not rely on the true gradient:
+
+    pgd_adaptive  PGD with random restarts, the CW margin loss instead of cross-entropy, and
+                  optionally BPDA (straight-through: plain ReLU's derivative through the caps)
+    square_linf   the Square attack (Andriushchenko et al., 2020): random search, no gradient
+    transfer      PGD examples crafted on the uncapped twin, fed to the capped model
+
+and the diagnostics that flag masking (share of exactly-zero gradients, inputs where PGD fails
+but FGSM succeeds, accuracy as eps grows to 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels as K
+from .attacks import _check_eps, _prepare, fgsm, pgd
+from .losses import cw_margin, logit_margin, softmax_cross_entropy
+from .model import MLP
+
+
+def loss_gradient(model: MLP, x: np.ndarray, y: np.ndarray, loss: str = "ce",
+                  bpda: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample attack objective (to maximise) and its input gradient (N, D).
+
+    loss="ce": cross-entropy; loss="margin": -(Z_y - max_{j != y} Z_j), the CW margin with its
+    sign flipped so that both are maximised. bpda=True backpropagates through the caps as if
+    they were plain ReLUs (the forward pass keeps them)."""
+    logits, cache = model.forward(x)
+    if loss == "ce":
+        value, dlogits = softmax_cross_entropy(logits, y)
+    elif loss == "margin":
+        value, dlogits = cw_margin(logits, y, kappa=np.inf)
+        value, dlogits = -value, -dlogits
+    else:
+        raise ValueError(f"loss must be 'ce' or 'margin', got {loss!r}")
+    return value, model.backward(cache, dlogits, param_grads=False, bpda=bpda)
+
+
+def pgd_adaptive(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, step: float,
+                 iters: int, restarts: int = 0, loss: str = "margin", bpda: bool = False,
+                 seed: int = 0) -> np.ndarray:
+    """L-inf PGD on `loss`, first from x itself and then from `restarts` uniform random points
+    of the eps-ball; per sample, return the first run's point that is misclassified (or the last
+    run's point if none is). Output within eps of x and in [0, 1]."""
+    x, y = _prepare(model, x, y)
+    _check_eps(eps)
+    rng = np.random.default_rng(seed)
+    e, s = model.dtype.type(eps), model.dtype.type(step)
+    best = x.copy()
+    fooled = np.zeros(len(x), bool)
+    for r in range(restarts + 1):
+        todo = np.flatnonzero(~fooled)
+        if len(todo) == 0:
+            break
+        x0, y0 = x[todo], y[todo]
+        adv = x0.copy()
+        if r > 0:
+            adv += rng.uniform(-eps, eps, size=adv.shape).astype(model.dtype)
+            K.project_linf(adv, x0, e)
+        for _ in range(iters):
+            _, g = loss_gradient(model, adv, y0, loss, bpda)
+            K.signed_step(adv, g, s)
+            K.project_linf(adv, x0, e)
+        wrong = model.predict(adv) != y0
+        best[todo] = adv
+        fooled[todo[wrong]] = True
+    return best
+
+
+def square_linf(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, queries: int = 5000,
+                p_init: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Square attack, L-inf, untargeted, on the margin loss (Andriushchenko et al., 2020).
+
+    Start from vertical stripes of +-eps; then, for each sample still classified correctly, try
+    a random square of side ~sqrt(p * 784) set to one random value +-eps around x, and keep it if
+    the margin Z_y - max_{j != y} Z_j drops. p halves on the paper's schedule. Uses only forward
+    passes: `queries` counts model evaluations per sample, the initial one included.
+    Returns (x_adv, queries used per sample)."""
+    x, y = _prepare(model, x, y)
+    _check_eps(eps)
+    if queries < 1:
+        raise ValueError(f"queries must be >= 1, got {queries}")
+    rng = np.random.default_rng(seed)
+    n, d = x.shape
+    side = int(round(np.sqrt(d)))
+    if side * side != d:
+        raise ValueError(f"square_linf needs square images, got {d} pixels")
+    img = x.reshape(n, side, side)
+    stripes = rng.choice([-eps, eps], size=(n, 1, side)).astype(model.dtype)
+    adv = np.clip(img + stripes, 0, 1)
+    margin = logit_margin(model.forward(adv.reshape(n, d))[0], y)[0]
+    used = np.ones(n, int)
+    for it in range(1, queries):
+        active = np.flatnonzero(margin > 0)
+        if len(active) == 0:
+            break
+        p = _p_schedule(p_init, it, queries)
+        s = max(1, min(side - 1, int(round(np.sqrt(p * d)))))
+        cand = adv[active].copy()
+        r0 = rng.integers(0, side - s + 1, len(active))
+        c0 = rng.integers(0, side - s + 1, len(active))
+        vals = rng.choice([-eps, eps], size=len(active)).astype(model.dtype)
+        for k in range(len(active)):  # one square per sample: a tiny write, not a hot loop
+            a, b = r0[k], c0[k]
+            cand[k, a : a + s, b : b + s] = np.clip(img[active[k], a : a + s, b : b + s]
+                                                    + vals[k], 0, 1)
+        new = logit_margin(model.forward(cand.reshape(len(active), d))[0], y[active])[0]
+        better = new < margin[active]
+        adv[active[better]] = cand[better]
+        margin[active[better]] = new[better]
+        used[active] += 1
+    return adv.reshape(n, d), used
+
+
+def _p_schedule(p_init: float, it: int, queries: int) -> float:
+    """The piecewise-constant schedule of the Square attack paper, rescaled to 10 000 queries."""
+    i = int(it / queries * 10000)
+    for limit, div in ((10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32),
+                       (4000, 64), (6000, 128), (8000, 256)):
+        if i <= limit:
+            return p_init / div
+    return p_init / 512
+
+
+def zero_gradient_share(model: MLP, x: np.ndarray, y: np.ndarray) -> float:
+    """Share of inputs whose cross-entropy input gradient is exactly zero in every pixel."""
+    _, g = model.input_gradient(x, y)
+    return float((~np.any(g != 0, axis=1)).mean())
+
+
+def pgd_fails_fgsm_succeeds(model: MLP, x: np.ndarray, y: np.ndarray, eps: float = 0.1) -> float:
+    """Share of inputs where PGD (eps, eps/10, 10 iterations) leaves the input correct while
+    FGSM (eps) flips it: a sign that PGD's small steps stall on a flat (masked) gradient."""
+    ok_pgd = model.predict(pgd(model, x, y, eps, eps / 10, 10)) == y
+    ok_fgsm = model.predict(fgsm(model, x, y, eps)) == y
+    return float((ok_pgd & ~ok_fgsm).mean())
+
+
+def worst_case(model: MLP, x: np.ndarray, y: np.ndarray, adversarials: dict[str, np.ndarray]
+               ) -> dict[str, float]:
+    """Robust accuracy (%) per attack and over all of them: an input counts as robust only if it
+    is classified correctly clean and under every attack in `adversarials` (name -> x_adv)."""
+    robust = model.predict(x) == y
+    out = {"clean": 100 * float(robust.mean())}
+    for name, adv in adversarials.items():
+        ok = model.predict(adv) == y
+        out[name] = 100 * float(ok.mean())
+        robust &= ok
+    out["worst_case"] = 100 * float(robust.mean())
+    return out
