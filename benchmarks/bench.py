@@ -157,7 +157,7 @@ def bench_net(hidden, data, peak, args, jit, have_torch) -> list[dict]:
     model = nr.MLP(hidden, seed=0)
     nr.train(model, x[:6000], y[:6000], epochs=1, progress=False)
     if have_torch:
-        tx, ty, txt, tyt = map(torch.from_numpy, (x, y, xt, yt))
+        tx, ty, txt, tyt = (torch.from_numpy(a.copy()) for a in (x, y, xt, yt))
         net = torch_net(hidden)
         with torch.no_grad():
             for lin, d in zip([m for m in net if isinstance(m, torch.nn.Linear)],

@@ -252,7 +252,10 @@ def _jsonable(obj):
 
 def mean_std(values: Iterable[float]) -> tuple[float, float]:
     v = np.array([np.nan if x is None else x for x in values], float)
-    return float(np.nanmean(v)), float(np.nanstd(v)) if len(v) > 1 else 0.0
+    v = v[~np.isnan(v)]
+    if len(v) == 0:
+        return float("nan"), float("nan")
+    return float(v.mean()), float(v.std()) if len(v) > 1 else 0.0
 
 
 def fmt(values: Iterable[float], digits: int = 2) -> str:
