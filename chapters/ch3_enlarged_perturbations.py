@@ -78,7 +78,8 @@ def plot_distances(ctx: Context, per_seed: dict) -> None:
                 ax.set_title(f"capped {cap}")
         axes[0, 0].set_ylabel("mean L∞ distance (clean vs adv.)")
         axes[1, 0].set_ylabel("mean L2 distance (clean vs adv.)")
-    axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1, 1))
+    handles, labels = axes[0, -1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper")
     fig.suptitle("Fig. 1: how far each hidden layer's output moves under PGD "
                  "(eps 20/256, crafted on the uncapped net)")
     ctx.save_figure(fig, "fig1_layer_distances")

@@ -99,7 +99,8 @@ def plot(ctx: Context, results: dict) -> None:
         ax.set_title({None: "clean training", "fgsm": "+ FGSM training",
                       "pgd": "+ PGD training"}[adv])
     axes[0].set_ylabel("test accuracy (%)")
-    axes[0].legend(loc="upper left", bbox_to_anchor=(0, -0.12), ncol=5)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=5)
     fig.suptitle("Table 1: accuracy under attack (bars: ours; black ticks: the paper)")
     ctx.save_figure(fig, "table1")
 

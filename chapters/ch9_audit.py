@@ -137,7 +137,8 @@ def plot(ctx: Context, results: dict) -> None:
         ax.set_title({None: "clean training", "fgsm": "+ FGSM training",
                       "pgd": "+ PGD training"}[adv])
     axes[0].set_ylabel("accuracy under attack (%)")
-    axes[-1].legend(loc="upper left", bbox_to_anchor=(1, 1))
+    handles, labels = axes[-1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper")
     fig.suptitle("Accuracy as eps grows (20 steps of eps/4); gray: chance")
     ctx.save_figure(fig, "audit_eps_curve")
 

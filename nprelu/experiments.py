@@ -274,7 +274,8 @@ def setup_plots():
 
     plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
                          "axes.spines.top": False, "axes.spines.right": False,
-                         "font.size": 9, "legend.fontsize": 8, "legend.frameon": False})
+                         "font.size": 9, "legend.fontsize": 8, "legend.frameon": False,
+                         "figure.constrained_layout.use": True})
     return plt
 
 
