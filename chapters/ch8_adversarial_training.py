@@ -14,11 +14,21 @@
 import numpy as np
 
 import nprelu as nr
-from nprelu.experiments import PAPER_TABLE1, Context, chapter_main, fmt, mean_std, setup_plots
+from nprelu.experiments import (
+    PAPER_TABLE1,
+    TABLE1_BETAS,
+    TABLE1_TRAINING,
+    TRAINING_TITLES,
+    Context,
+    beta_label,
+    chapter_main,
+    fmt,
+    mean_std,
+    setup_plots,
+    table1_specs,
+)
 
-HIDDEN = (392, 196)
-BETAS = (None, 1.0, 0.1, 0.01)
-TRAINING = (None, "fgsm", "pgd")
+BETAS, TRAINING = TABLE1_BETAS, TABLE1_TRAINING
 
 
 # %%
@@ -42,8 +52,7 @@ def evaluate(ctx: Context, model: nr.MLP) -> dict:
 def run(ctx: Context) -> dict:
     results = {}
     for seed in ctx.seeds:
-        specs = {(b, adv): ctx.spec(HIDDEN, {2: b} if b else None, seed=seed, adv=adv)
-                 for adv in TRAINING for b in BETAS}
+        specs = table1_specs(ctx, seed)
         models = ctx.models(specs.values(), f"table 1 seed {seed}")
         for (b, adv), spec in specs.items():
             name = f"table1_{b or 'none'}_{adv or 'clean'}_seed{seed}"
@@ -95,9 +104,8 @@ def plot(ctx: Context, results: dict) -> None:
             paper = [PAPER_TABLE1[(b, adv)][k] for b in BETAS]
             ax.scatter(x + (k - 1.5) * 0.2, paper, marker="_", s=120, color="k", zorder=3,
                        label="paper" if k == 0 else None)
-        ax.set_xticks(x, ["uncapped" if b is None else f"β={b:g}" for b in BETAS])
-        ax.set_title({None: "clean training", "fgsm": "+ FGSM training",
-                      "pgd": "+ PGD training"}[adv])
+        ax.set_xticks(x, [beta_label(b) for b in BETAS])
+        ax.set_title(TRAINING_TITLES[adv])
     axes[0].set_ylabel("test accuracy (%)")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=5)

@@ -22,11 +22,21 @@ import numpy as np
 
 import nprelu as nr
 from nprelu import audit
-from nprelu.experiments import PAPER_TABLE1, Context, chapter_main, fmt, mean_std, setup_plots
+from nprelu.experiments import (
+    PAPER_TABLE1,
+    TABLE1_BETAS,
+    TABLE1_TRAINING,
+    TRAINING_TITLES,
+    Context,
+    beta_label,
+    chapter_main,
+    fmt,
+    mean_std,
+    setup_plots,
+    table1_specs,
+)
 
-HIDDEN = (392, 196)
-BETAS = (None, 1.0, 0.1, 0.01)
-TRAINING = (None, "fgsm", "pgd")
+BETAS, TRAINING = TABLE1_BETAS, TABLE1_TRAINING
 EPS = 0.1
 EPS_CURVE = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 
@@ -66,8 +76,7 @@ def run(ctx: Context) -> dict:
     cfg = settings(ctx)
     results = {}
     for seed in ctx.seeds:
-        specs = {(b, adv): ctx.spec(HIDDEN, {2: b} if b else None, seed=seed, adv=adv)
-                 for adv in TRAINING for b in BETAS}
+        specs = table1_specs(ctx, seed)
         models = ctx.models(specs.values(), f"audit seed {seed}")
         for (b, adv), spec in specs.items():
             twin = models[specs[(None, adv)]]
@@ -112,9 +121,8 @@ def plot(ctx: Context, results: dict) -> None:
                         capsize=2, label=label)
         ax.plot(xs, [PAPER_TABLE1[(b, adv)][2] for b in BETAS], "k^--", ms=4,
                 label="PGD, paper's Table 1")
-        ax.set_xticks(xs, ["uncapped" if b is None else f"β={b:g}" for b in BETAS])
-        ax.set_title({None: "clean training", "fgsm": "+ FGSM training",
-                      "pgd": "+ PGD training"}[adv])
+        ax.set_xticks(xs, [beta_label(b) for b in BETAS])
+        ax.set_title(TRAINING_TITLES[adv])
         ax.set_ylim(-3, 103)
     axes[0].set_ylabel(f"robust accuracy at eps {EPS} (%)")
     axes[0].legend(loc="upper left")
@@ -125,7 +133,7 @@ def plot(ctx: Context, results: dict) -> None:
     for ax, adv in zip(axes, TRAINING):
         for b in BETAS:
             recs = results[(b, adv)]
-            label = "uncapped" if b is None else f"β={b:g}"
+            label = beta_label(b)
             line, = ax.plot(EPS_CURVE, [mean_std(v)[0] for v in zip(*[r["eps_curve_pgd"]
                                                                         for r in recs])],
                             "o-", ms=3, label=f"{label} PGD")
@@ -134,8 +142,7 @@ def plot(ctx: Context, results: dict) -> None:
                     "x--", ms=4, color=line.get_color(), label=f"{label} BPDA")
         ax.axhline(10, color="gray", lw=0.8)
         ax.set_xlabel("eps (L∞)")
-        ax.set_title({None: "clean training", "fgsm": "+ FGSM training",
-                      "pgd": "+ PGD training"}[adv])
+        ax.set_title(TRAINING_TITLES[adv])
     axes[0].set_ylabel("accuracy under attack (%)")
     handles, labels = axes[-1].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper")

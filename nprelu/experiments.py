@@ -49,6 +49,23 @@ PAPER_TABLE1 = {
 }
 
 
+# The grid of Table 1 (and of the audit that re-attacks the same twelve models)
+TABLE1_HIDDEN = (392, 196)
+TABLE1_BETAS = (None, 1.0, 0.1, 0.01)  # cap of HL2; None = uncapped
+TABLE1_TRAINING = (None, "fgsm", "pgd")  # adversarial fine-tuning after clean training
+TRAINING_TITLES = {None: "clean training", "fgsm": "+ FGSM training", "pgd": "+ PGD training"}
+
+
+def table1_specs(ctx: Context, seed: int) -> dict:
+    """(beta, adversarial training) -> Spec of the twelve Table 1 models."""
+    return {(b, adv): ctx.spec(TABLE1_HIDDEN, {2: b} if b else None, seed=seed, adv=adv)
+            for adv in TABLE1_TRAINING for b in TABLE1_BETAS}
+
+
+def beta_label(beta: float | None) -> str:
+    return "uncapped" if beta is None else f"β={beta:g}"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything that differs between a quick smoke run and the paper's settings."""

@@ -24,9 +24,10 @@ def sweep_specs(ctx: Context, hidden, seed):
             for name, hls in CAP_SETS.items() for b0 in ctx.settings.init_betas}
 
 
-def beta_sweep(ctx: Context, net: str, hidden) -> dict:
-    """Run the Sec. 4/5 protocol for every seed; returns {seed: record numbers}."""
-    _, (xt, yt) = ctx.data
+def _sweep(ctx: Context, net: str, hidden, record: str, betas, evaluate, config: dict) -> dict:
+    """For every seed: train (or load) the nine models of `net`, move each one's cap over
+    `betas`, and store one row per (cap set, initial beta, beta) with `evaluate(model)`'s
+    numbers. Returns {seed: record numbers}."""
     out = {}
     for seed in ctx.seeds:
         specs = sweep_specs(ctx, hidden, seed)
@@ -36,47 +37,43 @@ def beta_sweep(ctx: Context, net: str, hidden) -> dict:
             rows = []
             for (name, b0), spec in specs.items():
                 model = models[spec]
-                for beta in ctx.settings.eval_betas:
+                for beta in betas:
                     model.set_caps({hl: beta for hl in CAP_SETS[name]})
-                    adv = pgd(model, xt, yt, **PGD_EVAL)
-                    rows.append({"cap": name, "init_beta": b0, "beta": beta,
-                                 "clean": 100 * accuracy(model, xt, yt),
-                                 "robust": 100 * accuracy(model, adv, yt),
-                                 "success": 100 * success_rate(model, xt, adv, yt)})
+                    rows.append({"cap": name, "init_beta": b0, "beta": beta, **evaluate(model)})
             return {"rows": rows}
 
-        config = {"net": net, "hidden": list(hidden), "pgd": PGD_EVAL}
-        out[seed] = ctx.record(f"sweep_{net}_seed{seed}", compute, config, seed)["numbers"]
+        out[seed] = ctx.record(f"{record}_{net}_seed{seed}", compute, config, seed)["numbers"]
     return out
+
+
+def beta_sweep(ctx: Context, net: str, hidden) -> dict:
+    """The Sec. 4/5 protocol: standard accuracy, PGD robust accuracy and success rate (%)."""
+    _, (xt, yt) = ctx.data
+
+    def evaluate(model):
+        adv = pgd(model, xt, yt, **PGD_EVAL)
+        return {"clean": 100 * accuracy(model, xt, yt), "robust": 100 * accuracy(model, adv, yt),
+                "success": 100 * success_rate(model, xt, adv, yt)}
+
+    config = {"net": net, "hidden": list(hidden), "pgd": PGD_EVAL}
+    return _sweep(ctx, net, hidden, "sweep", ctx.settings.eval_betas, evaluate, config)
 
 
 def zero_gradient_sweep(ctx: Context, net: str, hidden) -> dict:
-    """Sec. 6 on the models of `beta_sweep`: mean L2 distance to a zero-gradient point."""
+    """Sec. 6 on the models of `beta_sweep`: mean L2 distance to a zero-gradient point, and the
+    share of inputs (%) where one was found within the iteration budget."""
     _, (xt, yt) = ctx.data
     s = ctx.settings
     x, y = xt[: s.zg_samples], yt[: s.zg_samples]
-    out = {}
-    for seed in ctx.seeds:
-        specs = sweep_specs(ctx, hidden, seed)
-        models = ctx.models(specs.values(), f"{net} seed {seed}")
 
-        def compute(specs=specs, models=models):
-            rows = []
-            for (name, b0), spec in specs.items():
-                model = models[spec]
-                for beta in s.zg_betas:
-                    model.set_caps({hl: beta for hl in CAP_SETS[name]})
-                    r = zero_gradient_search(model, x, y, step=0.01, max_iters=s.zg_iters)
-                    rows.append({"cap": name, "init_beta": b0, "beta": beta,
-                                 "found": 100 * float(r.found.mean()),
-                                 "mean_l2": float(r.l2[r.found].mean()) if r.found.any()
-                                 else None})
-            return {"rows": rows}
+    def evaluate(model):
+        r = zero_gradient_search(model, x, y, step=0.01, max_iters=s.zg_iters)
+        return {"found": 100 * float(r.found.mean()),
+                "mean_l2": float(r.l2[r.found].mean()) if r.found.any() else None}
 
-        config = {"net": net, "hidden": list(hidden), "step": 0.01, "max_iters": s.zg_iters,
-                  "samples": s.zg_samples}
-        out[seed] = ctx.record(f"zerograd_{net}_seed{seed}", compute, config, seed)["numbers"]
-    return out
+    config = {"net": net, "hidden": list(hidden), "step": 0.01, "max_iters": s.zg_iters,
+              "samples": s.zg_samples}
+    return _sweep(ctx, net, hidden, "zerograd", s.zg_betas, evaluate, config)
 
 
 def _series(per_seed: dict, cap, b0, key):
