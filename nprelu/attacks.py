@@ -71,17 +71,23 @@ def pgd(
     e, s = model.dtype.type(eps), model.dtype.type(step)
     out = np.empty_like(x)
     for i in range(0, len(x), batch):
-        x0, y0 = x[i : i + batch], y[i : i + batch]
-        adv = x0.copy()
-        if rng is not None:
-            adv += rng.uniform(-eps, eps, size=adv.shape).astype(model.dtype)
-            K.project_linf(adv, x0, e)
-        for _ in range(iters):
-            _, g = model.input_gradient(adv, y0)
-            K.signed_step(adv, g, s)
-            K.project_linf(adv, x0, e)
-        out[i : i + batch] = adv
+        out[i : i + batch] = pgd_from(x[i : i + batch], y[i : i + batch], e, s, iters,
+                                      lambda a, b: model.input_gradient(a, b)[1], rng)
     return out
+
+
+def pgd_from(x0, y0, eps, step, iters, gradient, rng=None) -> np.ndarray:
+    """The PGD loop itself, shared with the adaptive attacks of nprelu.audit: start at x0 (or,
+    given rng, at a uniform point of the eps-ball), then `iters` times step along
+    sign(gradient(x, y0)) and project back on the eps-ball and [0, 1]. eps, step: x0's dtype."""
+    adv = x0.copy()
+    if rng is not None:
+        adv += rng.uniform(-eps, eps, size=adv.shape).astype(x0.dtype)
+        K.project_linf(adv, x0, eps)
+    for _ in range(iters):
+        K.signed_step(adv, gradient(adv, y0), step)
+        K.project_linf(adv, x0, eps)
+    return adv
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernels as K
-from .attacks import _check_eps, _prepare, fgsm, pgd
+from .attacks import _check_eps, _prepare, fgsm, pgd, pgd_from
 from .losses import cw_margin, logit_margin, softmax_cross_entropy
 from .model import MLP
 
@@ -57,15 +56,10 @@ def pgd_adaptive(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, step: flo
         todo = np.flatnonzero(~fooled)
         if len(todo) == 0:
             break
-        x0, y0 = x[todo], y[todo]
-        adv = x0.copy()
-        if r > 0:
-            adv += rng.uniform(-eps, eps, size=adv.shape).astype(model.dtype)
-            K.project_linf(adv, x0, e)
-        for _ in range(iters):
-            _, g = loss_gradient(model, adv, y0, loss, bpda)
-            K.signed_step(adv, g, s)
-            K.project_linf(adv, x0, e)
+        y0 = y[todo]
+        adv = pgd_from(x[todo], y0, e, s, iters,
+                       lambda a, b: loss_gradient(model, a, b, loss, bpda)[1],
+                       rng if r > 0 else None)
         wrong = model.predict(adv) != y0
         best[todo] = adv
         fooled[todo[wrong]] = True
