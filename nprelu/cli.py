@@ -48,7 +48,21 @@ def cmd_reproduce(args) -> None:
     from .reproduce import reproduce
 
     reproduce(quick=args.quick, only=args.only, seeds=args.seeds, force=args.force,
-              cw_samples=args.cw_samples)
+              cw_samples=args.cw_samples, jobs=args.jobs)
+
+
+def cmd_bench(bench_args: list[str]) -> None:
+    """Run benchmarks/bench.py of the source checkout with the remaining arguments."""
+    import runpy
+
+    from .experiments import ROOT
+
+    script = ROOT / "benchmarks" / "bench.py"
+    if not script.exists():
+        raise FileNotFoundError(f"{script} not found: the benchmark lives in the source "
+                                "checkout; clone the repository and `pip install -e .` there")
+    sys.argv = [str(script), *bench_args]
+    runpy.run_path(str(script), run_name="__main__")
 
 
 def cmd_attack(args) -> None:
@@ -113,16 +127,26 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("reproduce", help="run every chapter; write results/")
     p.add_argument("--quick", action="store_true", help="small settings (minutes)")
     p.add_argument("--only", default=None, help="e.g. ch4,ch8 (chapters: "
-                   "ch8 ch4 ch3 ch3s ch7 ch5 ch6)")
+                   "ch8 ch4 ch3 ch3s ch7 ch5 ch6 ch9)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="chapters run at once, each in its own process (default 1)")
     p.add_argument("--seeds", default="0", help="e.g. 0,1,2: mean ± std in every table")
     p.add_argument("--force", action="store_true", help="retrain and recompute everything")
     p.add_argument("--cw-samples", type=int, default=None, help="CW inputs per model")
     p.set_defaults(fn=cmd_reproduce)
 
+    p = sub.add_parser("bench", help="speed against PyTorch (benchmarks/bench.py)",
+                       add_help=False)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER,
+                   help="passed on: --quick, --no-jit, --repeats N, --threads N, -h")
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # every later argument belongs to bench.py, -h included
+        return cmd_bench(argv[1:])
     args = parser.parse_args(argv)
     try:
         args.fn(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"nprelu {args.cmd}: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
+import os
 import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +24,10 @@ CHAPTERS = {
     "ch6": "ch6_zero_gradients",
     "ch9": "ch9_audit",
 }
+
+# Chapters that reuse models another chapter trains: with --jobs they wait for it, so the models
+# are trained once (a lock on each model file covers the remaining overlaps).
+DEPENDS = {"ch9": ("ch8",), "ch7": ("ch8",), "ch6": ("ch4", "ch5")}
 
 FIGURES = [
     ("fig1_layer_distances", "Fig. 1 — distance between clean and adversarial hidden outputs"),
@@ -54,26 +62,108 @@ def load_chapter(name: str):
 
 def reproduce(quick: bool = False, only: str | None = None, seeds: str = "0",
               force: bool = False, cw_samples: int | None = None, results=None,
-              cache=None) -> Path:
-    """Run the chapters (all, or `only` = "ch4,ch8"); return the path of results/README.md."""
+              cache=None, jobs: int = 1) -> Path:
+    """Run the chapters (all, or `only` = "ch4,ch8"); return the path of results/README.md.
+
+    jobs > 1 runs that many chapters at once, each in its own process with cores // jobs BLAS
+    threads (more threads than cores slows everything down), its output in .cache/logs/."""
     ctx = make_context(quick, seeds, force, results, cache=cache, cw_samples=cw_samples)
     keys = list(CHAPTERS) if not only else [k.strip() for k in only.split(",") if k.strip()]
     unknown = [k for k in keys if k not in CHAPTERS]
     if unknown:
         raise ValueError(f"unknown chapter(s) {unknown}; choose from {', '.join(CHAPTERS)}")
-    timings = {}
+    if jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
     t_all = time.perf_counter()
-    for i, key in enumerate(keys):
-        elapsed = time.perf_counter() - t_all
-        print(f"\n=== [{i + 1}/{len(keys)}] {CHAPTERS[key]} "
-              f"({'quick' if quick else 'full'}, seeds {ctx.seeds}, {elapsed:.0f} s so far) ===")
-        t0 = time.perf_counter()
-        load_chapter(CHAPTERS[key]).run(ctx)
-        timings[key] = time.perf_counter() - t0
+    if jobs == 1:
+        timings = {}
+        for i, key in enumerate(keys):
+            elapsed = time.perf_counter() - t_all
+            print(f"\n=== [{i + 1}/{len(keys)}] {CHAPTERS[key]} ({'quick' if quick else 'full'}, "
+                  f"seeds {ctx.seeds}, {elapsed:.0f} s so far) ===")
+            t0 = time.perf_counter()
+            load_chapter(CHAPTERS[key]).run(ctx)
+            timings[key] = time.perf_counter() - t0
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    else:
+        argv = [*(["--quick"] if quick else []), "--seeds", str(seeds),
+                *(["--force"] if force else []), "--results", str(ctx.results),
+                "--cache", str(ctx.cache),
+                *(["--cw-samples", str(cw_samples)] if cw_samples else [])]
+        timings = _run_parallel(keys, jobs, argv, ctx.cache.parent / "logs")
+        rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
     total = time.perf_counter() - t_all
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nall done in {total:.0f} s; peak memory {rss:.0f} MiB")
     return write_readme(ctx, timings, total, rss)
+
+
+def _last_line(log: Path) -> str:
+    """The latest progress line of a chapter's log (tqdm rewrites its line with \\r)."""
+    try:
+        tail = log.read_bytes()[-2000:].decode(errors="replace")
+    except OSError:
+        return ""
+    parts = [p.strip() for p in tail.replace("\r", "\n").split("\n") if p.strip()]
+    return parts[-1][:100] if parts else ""
+
+
+def _run_parallel(keys: list[str], jobs: int, argv: list[str], logs: Path) -> dict:
+    """Run chapters in `jobs` worker processes, respecting DEPENDS; return seconds per chapter."""
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads,
+               MKL_NUM_THREADS=threads, NUMBA_NUM_THREADS=threads)
+    logs.mkdir(parents=True, exist_ok=True)
+    pending, running, timings, failed = list(keys), {}, {}, []
+    t_all = last_report = time.perf_counter()
+    print(f"running {len(keys)} chapters, {jobs} at a time, {threads} BLAS thread(s) each; "
+          f"logs in {logs}")
+    while pending or running:
+        for key in list(pending):
+            blocked = [d for d in DEPENDS.get(key, ()) if d in pending or d in running]
+            if len(running) < jobs and not blocked:
+                log = logs / f"{key}.log"
+                cmd = [sys.executable, "-u", "-m", "nprelu.reproduce", "--chapter", key, *argv]
+                proc = subprocess.Popen(cmd, env=env, stdout=log.open("wb"),
+                                        stderr=subprocess.STDOUT)
+                running[key] = (proc, time.perf_counter(), log)
+                pending.remove(key)
+                print(f"[{time.perf_counter() - t_all:6.0f} s] started {CHAPTERS[key]}")
+        time.sleep(1)
+        for key, (proc, t0, log) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            del running[key]
+            timings[key] = time.perf_counter() - t0
+            ok = proc.returncode == 0
+            if not ok:
+                failed.append(key)
+            print(f"[{time.perf_counter() - t_all:6.0f} s] {CHAPTERS[key]} "
+                  f"{'done' if ok else f'FAILED (exit {proc.returncode}), see {log}'} in "
+                  f"{timings[key]:.0f} s; {len(timings)}/{len(keys)} finished")
+        if running and time.perf_counter() - last_report > 30:
+            last_report = time.perf_counter()
+            for key, (_, t0, log) in running.items():
+                print(f"    {key} ({time.perf_counter() - t0:.0f} s): {_last_line(log)}")
+    if failed:
+        raise RuntimeError(f"chapter(s) {', '.join(failed)} failed; their logs are in {logs}")
+    return timings
+
+
+def _chapter_worker(argv: list[str] | None = None) -> None:
+    """`python -m nprelu.reproduce --chapter ch4 ...`: one chapter, as run by --jobs."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--chapter", required=True, choices=list(CHAPTERS))
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--seeds", default="0")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--results", default=None)
+    p.add_argument("--cache", default=None)
+    p.add_argument("--cw-samples", type=int, default=None)
+    a = p.parse_args(argv)
+    ctx = make_context(a.quick, a.seeds, a.force, a.results, cache=a.cache,
+                       cw_samples=a.cw_samples)
+    load_chapter(CHAPTERS[a.chapter]).run(ctx)
 
 
 def write_readme(ctx: Context, timings: dict, total: float, rss_mib: float) -> Path:
@@ -115,3 +205,7 @@ def write_readme(ctx: Context, timings: dict, total: float, rss_mib: float) -> P
     atomic_write_bytes(path, "\n".join(lines).encode())
     print(f"wrote {path}")
     return path
+
+
+if __name__ == "__main__":
+    _chapter_worker()

@@ -53,3 +53,33 @@ def test_quick_reproduction_end_to_end(tmp_path):
               + list((res / "records").glob("*.json"))}
     reproduce(quick=True, only="ch8", results=res, cache=cache)
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    # the same chapters in parallel worker processes (--jobs 2) also only read back
+    reproduce(quick=True, only="ch7,ch3s", results=res, cache=cache, jobs=2)
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    assert "sensitivity" in (tmp_path / "logs" / "ch7.log").read_text()
+
+
+def test_model_lock_waits_for_a_live_holder_and_takes_over_a_dead_ones(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from nprelu.experiments import exclusive
+
+    lock = tmp_path / "m.lock"
+    lock.write_text(str(os.getpid()))  # held by a live process (us)
+    threading.Timer(0.5, lock.unlink).start()
+    t0 = time.perf_counter()
+    with exclusive(lock, poll=0.05):
+        assert lock.read_text() == str(os.getpid())
+    assert time.perf_counter() - t0 >= 0.45 and not lock.exists()
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    lock.write_text(dead)  # left behind by an interrupted run
+    t0 = time.perf_counter()
+    with exclusive(lock, poll=0.05):
+        assert lock.read_text() == str(os.getpid())
+    assert time.perf_counter() - t0 < 0.5
