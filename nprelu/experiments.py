@@ -15,7 +15,8 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -28,7 +29,9 @@ from .data import load_mnist
 from .model import MLP
 from .train import train
 
-# Bump when a change to training code changes what a cached model would contain.
+# Bump when a change to training code changes what a cached model would contain. Changes in
+# the last bits only (the BLAS thread count, Adam multiplying by 1/sqrt(1 - b2^t) instead of
+# dividing) do not count: they already differ between machines for the same config.
 CODE_VERSION = 1
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,7 +82,7 @@ class Settings:
     eval_betas: tuple = tuple(np.round(np.arange(0.01, 0.1501, 0.01), 2).tolist())  # 0.01..0.15
     ch3_betas: tuple = (0.01, 0.1, 1.0, 10.0, 100.0)
     zg_betas: tuple = (0.01, 0.03, 0.05, 0.07, 0.09, 0.11, 0.13, 0.15)
-    zg_samples: int = 100
+    zg_samples: int = 1000  # the first 1000 test inputs, as for the audit and Fig. 11
     zg_iters: int = 1000
     cw_samples: int = 500
     cw_steps: int = 10000
@@ -140,6 +143,50 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+@contextmanager
+def exclusive(lock: Path, poll: float = 1.0) -> Iterator[None]:
+    """Hold the lock file `lock` (it contains our pid) for the duration of the block.
+
+    Waits while another live process holds it; takes over a lock whose process has died (an
+    interrupted run), so a crash never blocks the next run."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if _holder_alive(lock):
+                time.sleep(poll)
+            else:
+                lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        break
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _holder_alive(lock: Path) -> bool:
+    try:
+        pid = int(lock.read_text())
+    except FileNotFoundError:
+        return False
+    except ValueError:  # just created, pid not written yet (or garbage left by a crash)
+        try:
+            return time.time() - lock.stat().st_mtime < 10
+        except FileNotFoundError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def versions() -> dict:
     import matplotlib
     import numba
@@ -158,6 +205,7 @@ class Context:
     cache: Path = ROOT / ".cache" / "models"
     force: bool = False
     progress: bool = True
+    started: float = field(default_factory=time.time, repr=False)
     _data: tuple | None = field(default=None, repr=False)
 
     # ---------------------------------------------------------------- data
@@ -179,10 +227,21 @@ class Context:
                     adv_epochs=adv_epochs, **kw)
 
     def model(self, spec: Spec) -> MLP:
-        """The trained model for `spec`, from the cache or trained now (and cached)."""
+        """The trained model for `spec`, from the cache or trained now (and cached).
+
+        Chapters that run in parallel processes (`nprelu reproduce --jobs 2`) share models; a
+        lock file makes the second process wait for the first one's model instead of training
+        it again."""
         path = self.cache / f"{spec.key()}.npz"
         if path.exists() and not self.force:
             return MLP.load(path)
+        with exclusive(path.with_suffix(".lock")):
+            # Trained by another process while we waited (under --force: since this run began)?
+            if path.exists() and (not self.force or path.stat().st_mtime >= self.started):
+                return MLP.load(path)
+            return self._train(spec, path)
+
+    def _train(self, spec: Spec, path: Path) -> MLP:
         (x, y), _ = self.data
         if spec.adv:
             model = self.model(replace(spec, adv=None, adv_epochs=0)).copy()
