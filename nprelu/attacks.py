@@ -195,7 +195,7 @@ def cw_l2(
                 gw = gx * (1 - (2 * xa - 1) ** 2) / 2
                 t = it
                 K.adam_update(w.reshape(-1), gw.astype(w.dtype).reshape(-1), am.reshape(-1),
-                              av.reshape(-1), f(lr / (1 - 0.9**t)), f(np.sqrt(1 - 0.999**t)),
+                              av.reshape(-1), f(lr / (1 - 0.9**t)), f(1 / np.sqrt(1 - 0.999**t)),
                               b1, b2, adam_eps)
                 total_iters += 1
                 if abort_early and it % check_every == 0:

@@ -36,7 +36,7 @@ class Adam:
         bc2 = 1.0 - self.b2**self.t
         for p, g, m, v in zip(self.params, grads, self.m, self.v):
             f = p.dtype.type
-            K.adam_update(p, g.reshape(-1), m, v, f(self.lr / bc1), f(math.sqrt(bc2)),
+            K.adam_update(p, g.reshape(-1), m, v, f(self.lr / bc1), f(1.0 / math.sqrt(bc2)),
                           f(self.b1), f(self.b2), f(self.eps))
 
     def state_dict(self) -> dict:
