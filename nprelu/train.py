@@ -56,7 +56,9 @@ def train(
             xb, yb = x[idx], y[idx]
             if adversary is not None:
                 xb = adversary(model, xb, yb)
-            loss, logits = model.loss_and_param_grads(xb, yb)
+                loss, logits = model.loss_and_param_grads(xb, yb)  # the adversary's output
+            else:
+                loss, logits = model._loss_and_param_grads(xb, yb)  # checked above, once
             opt.step([model.grads])
             total_loss += loss * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
