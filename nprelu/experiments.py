@@ -206,6 +206,7 @@ class Context:
     force: bool = False
     progress: bool = True
     started: float = field(default_factory=time.time, repr=False)
+    work_done: int = 0  # models trained + records computed by this context (not read back)
     _data: tuple | None = field(default=None, repr=False)
 
     # ---------------------------------------------------------------- data
@@ -239,6 +240,7 @@ class Context:
             # Trained by another process while we waited (under --force: since this run began)?
             if path.exists() and (not self.force or path.stat().st_mtime >= self.started):
                 return MLP.load(path)
+            self.work_done += 1
             return self._train(spec, path)
 
     def _train(self, spec: Spec, path: Path) -> MLP:
@@ -283,6 +285,7 @@ class Context:
             rec = json.loads(path.read_text())
             if rec.get("config") == _jsonable(config) and rec.get("seed") == seed:
                 return rec
+        self.work_done += 1
         t0 = time.perf_counter()
         numbers = compute()
         rec = {"name": name, "seed": seed, "config": _jsonable(config),
