@@ -41,10 +41,9 @@ def fgsm(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, batch: int = 4096
     e = model.dtype.type(eps)
     for i in range(0, len(x), batch):
         x0, y0 = x[i : i + batch], y[i : i + batch]
-        _, g = model.input_gradient(x0, y0)
+        _, g = model._input_gradient(x0, y0)  # x, y checked by _prepare
         adv = x0.copy()
-        K.signed_step(adv, g, e)
-        K.project_linf(adv, x0, e)
+        K.step_project(adv, g, x0, e, e)
         out[i : i + batch] = adv
     return out
 
@@ -72,7 +71,7 @@ def pgd(
     out = np.empty_like(x)
     for i in range(0, len(x), batch):
         out[i : i + batch] = pgd_from(x[i : i + batch], y[i : i + batch], e, s, iters,
-                                      lambda a, b: model.input_gradient(a, b)[1], rng)
+                                      lambda a, b: model._input_gradient(a, b)[1], rng)
     return out
 
 
@@ -85,8 +84,7 @@ def pgd_from(x0, y0, eps, step, iters, gradient, rng=None) -> np.ndarray:
         adv += rng.uniform(-eps, eps, size=adv.shape).astype(x0.dtype)
         K.project_linf(adv, x0, eps)
     for _ in range(iters):
-        K.signed_step(adv, gradient(adv, y0), step)
-        K.project_linf(adv, x0, eps)
+        K.step_project(adv, gradient(adv, y0), x0, step, eps)  # sign step, then project
     return adv
 
 

@@ -141,12 +141,33 @@ def _signed_step(x_adv, g, step):
                 x_adv[i, j] -= step
 
 
+def _step_project(x_adv, g, x0, step, eps):
+    """One PGD/FGSM update in a single pass, in place: x_adv += step * sign(g), then clip into the
+    eps-ball around x0 and into [0, 1]. The same float operations as `_signed_step` followed by
+    `_project_linf` (so the same bits), reading and writing x_adv once instead of twice."""
+    n, d = x_adv.shape
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    for i in range(n):
+        for j in range(d):
+            xij = x_adv[i, j]
+            gij = g[i, j]
+            if gij > 0:
+                xij += step
+            elif gij < 0:
+                xij -= step
+            lo = max(zero, x0[i, j] - eps)
+            hi = min(one, x0[i, j] + eps)
+            x_adv[i, j] = min(max(xij, lo), hi)
+
+
 bias_act_forward = njit(cache=True, error_model="numpy")(_bias_act_forward)
 act_backward = njit(cache=True, error_model="numpy")(_act_backward)
 softmax_xent = njit(cache=True, error_model="numpy")(_softmax_xent)
 adam_update = njit(cache=True, error_model="numpy")(_adam_update)
 project_linf = njit(cache=True, error_model="numpy")(_project_linf)
 signed_step = njit(cache=True, error_model="numpy")(_signed_step)
+step_project = njit(cache=True, error_model="numpy")(_step_project)
 
 # (twin, kernel) pairs, so the agreement test can walk them all.
 TWINS = {
@@ -156,4 +177,5 @@ TWINS = {
     "adam_update": (_adam_update, adam_update),
     "project_linf": (_project_linf, project_linf),
     "signed_step": (_signed_step, signed_step),
+    "step_project": (_step_project, step_project),
 }

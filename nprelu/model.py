@@ -226,8 +226,14 @@ class MLP:
 
     def input_gradient(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-sample loss (N,) and d(sum_n loss_n)/dx (N, n_in): row n is d loss_n / d x_n."""
-        logits, cache = self.forward(x)
-        loss, dlogits = softmax_cross_entropy(logits, check_y(y, len(logits), self.n_out))
+        x = check_x(x, self.n_in).astype(self.dtype, copy=False)
+        return self._input_gradient(x, check_y(y, len(x), self.n_out))
+
+    def _input_gradient(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`input_gradient` without validation, for attack loops that checked x and y once
+        (the isfinite scan of a 4096-image batch at every PGD iteration is 2 % of PGD)."""
+        logits, cache = self._forward(x)
+        loss, dlogits = softmax_cross_entropy(logits, y)
         return loss, self.backward(cache, dlogits, param_grads=False)
 
     def logit_jacobian(self, x: np.ndarray) -> np.ndarray:

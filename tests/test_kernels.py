@@ -35,6 +35,10 @@ def _cases(rng):
     x0 = rng.uniform(size=(n, h)).astype(f32)
     yield "project_linf", (x0 + rng.normal(size=(n, h)).astype(f32), x0, f32(0.1))
     yield "signed_step", (x0, rng.normal(size=(n, h)).astype(f32), f32(0.01))
+    g = rng.normal(size=(n, h)).astype(f32)
+    g[0, :5] = 0  # zero gradient: no move
+    yield "step_project", (x0 + rng.uniform(-0.1, 0.1, (n, h)).astype(f32), g, x0, f32(0.03),
+                           f32(0.1))
 
 
 def test_every_kernel_has_a_case():
@@ -58,3 +62,20 @@ def test_kernel_changes_its_output():
     a = np.zeros_like(z)
     K.bias_act_forward(z, np.ones(3, f32), K.CAPPED_RELU, f32(np.inf), a)
     np.testing.assert_array_equal(a, 2 * np.ones((2, 3), f32))
+
+
+def test_fused_step_project_equals_step_then_project_bit_for_bit():
+    rng = np.random.default_rng(3)
+    x0 = rng.uniform(size=(64, 784)).astype(np.float32)
+    x0[:, :50] = 0  # pixels at the edges of [0, 1]
+    x0[:, 50:100] = 1
+    adv = np.clip(x0 + rng.uniform(-0.1, 0.1, x0.shape).astype(np.float32), 0, 1)
+    g = rng.normal(size=x0.shape).astype(np.float32)
+    g[::3] = 0
+    two_pass = adv.copy()
+    K.signed_step(two_pass, g, np.float32(0.04))
+    K.project_linf(two_pass, x0, np.float32(0.1))
+    fused = adv.copy()
+    K.step_project(fused, g, x0, np.float32(0.04), np.float32(0.1))
+    assert np.array_equal(fused, two_pass)
+    assert np.all(np.abs(fused - x0) <= np.float32(0.1) + 1e-7) and fused.min() >= 0
