@@ -13,7 +13,7 @@ every number is the best (and the median) of several repeats after a warm-up, ou
 PyTorch's repeats interleaved. Achieved GFLOP/s counts the
 matrix products only (2 * in * out per sample per product), and is also given as a share of this
 machine's float32 matmul peak, measured in the same run with a large numpy matmul.
-Writes benchmarks/RESULTS.md (not with --no-jit or --quick).
+Writes benchmarks/RESULTS.md (RESULTS-nojit.md with --no-jit; nothing with --quick).
 """
 
 from __future__ import annotations
@@ -303,8 +303,11 @@ def write_results(rows, peak, rss, have_torch, args) -> None:
                      f"{theirs} | {speed} | {gf} | {share} |")
     if not have_torch:
         lines += ["", "PyTorch was not installed: the comparison was skipped."]
-    (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {HERE / 'RESULTS.md'}")
+    if args.no_jit:  # plain-Python twins: a separate file, so the main table stays intact
+        lines[0] = "# Benchmarks without numba (NUMBA_DISABLE_JIT=1, extrapolated from a few steps)"
+    out = HERE / ("RESULTS-nojit.md" if args.no_jit else "RESULTS.md")
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")
 
 
 def main() -> None:
@@ -318,7 +321,7 @@ def main() -> None:
         env = dict(os.environ, NUMBA_DISABLE_JIT="1")
         raise SystemExit(subprocess.call([sys.executable, __file__, *sys.argv[1:]], env=env))
     rows, peak, rss, have_torch = run(args)
-    if not args.no_jit and not args.quick:
+    if not args.quick:
         write_results(rows, peak, rss, have_torch, args)
 
 
