@@ -40,8 +40,14 @@ def evaluate(ctx: Context, model: nr.MLP) -> dict:
     acc_fgsm = 100 * nr.accuracy(model, nr.fgsm(model, xt, yt, 0.1), yt)
     acc_pgd = 100 * nr.accuracy(model, nr.pgd(model, xt, yt, 0.1, 0.01, 10), yt)
     xc, yc = xt[: s.cw_samples], yt[: s.cw_samples]
-    cw = nr.cw_l2(model, xc, yc, steps=s.cw_steps, lr=0.01, initial_c=1e-3,
-                  binary_steps=s.cw_binary_steps)
+    # CW is the slow part (minutes per model at full settings): one bar tick per binary step
+    with ctx.bar(desc=f"CW on {len(xc)} inputs", unit="binary step") as bar:
+        def tick(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        cw = nr.cw_l2(model, xc, yc, steps=s.cw_steps, lr=0.01, initial_c=1e-3,
+                      binary_steps=s.cw_binary_steps, progress=tick)
     correct = model.predict(xc) == yc
     cw_robust = correct & ~cw.success
     return {"clean": clean, "fgsm": acc_fgsm, "pgd": acc_pgd, "cw": 100 * float(cw_robust.mean()),
@@ -56,8 +62,10 @@ def run(ctx: Context) -> dict:
         models = ctx.models(specs.values(), f"table 1 seed {seed}")
         for (b, adv), spec in specs.items():
             name = f"table1_{b or 'none'}_{adv or 'clean'}_seed{seed}"
-            rec = ctx.record(name, lambda m=models[spec]: evaluate(ctx, m),
-                             {"beta": b, "adv": adv, "spec": spec.key()}, seed)
+            st = ctx.settings  # the CW settings are part of the record: change one, recompute
+            config = {"beta": b, "adv": adv, "spec": spec.key(), "cw_samples": st.cw_samples,
+                      "cw_steps": st.cw_steps, "cw_binary_steps": st.cw_binary_steps}
+            rec = ctx.record(name, lambda m=models[spec]: evaluate(ctx, m), config, seed)
             results.setdefault((b, adv), []).append(rec["numbers"])
     table = side_by_side(results)
     ctx.save_text("table1.md", table + "\n")

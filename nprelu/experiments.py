@@ -274,6 +274,10 @@ class Context:
             out[s] = self.model(s)
         return out
 
+    def bar(self, **kw) -> tqdm:
+        """A progress bar for long work inside a chapter (hidden when progress is off)."""
+        return tqdm(disable=not self.progress, leave=False, **kw)
+
     # ---------------------------------------------------------------- records
     def record_path(self, name: str) -> Path:
         return self.results / "records" / f"{name}.json"

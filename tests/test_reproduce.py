@@ -57,6 +57,13 @@ def test_quick_reproduction_end_to_end(tmp_path):
     reproduce(quick=True, only="ch7,ch3s", results=res, cache=cache, jobs=2)
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
     assert "sensitivity" in (tmp_path / "logs" / "ch7.log").read_text()
+    # asking for another CW sample count recomputes Table 1's records, but retrains no model
+    reproduce(quick=True, only="ch8", results=res, cache=cache, cw_samples=5)
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items() if p.suffix == ".npz")
+    cw = {json.loads(p.read_text())["numbers"]["cw_samples"]
+          for p in (res / "records").glob("table1_*.json")}
+    assert cw == {5}
+    assert "first [5] test inputs" in (res / "table1.md").read_text()
 
 
 def test_model_lock_waits_for_a_live_holder_and_takes_over_a_dead_ones(tmp_path):
