@@ -57,14 +57,15 @@ def evaluate(ctx: Context, model: nr.MLP) -> dict:
 
 def run(ctx: Context) -> dict:
     results = {}
+    st = ctx.settings  # the CW settings are part of each record: change one, recompute
+    cw_config = {"cw_samples": st.cw_samples, "cw_steps": st.cw_steps,
+                 "cw_binary_steps": st.cw_binary_steps}
     for seed in ctx.seeds:
         specs = table1_specs(ctx, seed)
         models = ctx.models(specs.values(), f"table 1 seed {seed}")
         for (b, adv), spec in specs.items():
             name = f"table1_{b or 'none'}_{adv or 'clean'}_seed{seed}"
-            st = ctx.settings  # the CW settings are part of the record: change one, recompute
-            config = {"beta": b, "adv": adv, "spec": spec.key(), "cw_samples": st.cw_samples,
-                      "cw_steps": st.cw_steps, "cw_binary_steps": st.cw_binary_steps}
+            config = {"beta": b, "adv": adv, "spec": spec.key(), **cw_config}
             rec = ctx.record(name, lambda m=models[spec]: evaluate(ctx, m), config, seed)
             results.setdefault((b, adv), []).append(rec["numbers"])
     table = side_by_side(results)

@@ -362,8 +362,9 @@ def setup_plots():
     return plt
 
 
-def chapter_main(run: Callable[[Context], None], argv=None) -> None:
-    """Command line shared by every chapter script: [--quick] [--seeds 0,1] [--force]."""
+def chapter_parser():
+    """The options every chapter takes: [--quick] [--seeds 0,1] [--force] [--results DIR]
+    [--cache DIR] [--cw-samples N]. Shared by the chapter scripts and `reproduce --jobs` workers."""
     import argparse
 
     p = argparse.ArgumentParser()
@@ -371,9 +372,19 @@ def chapter_main(run: Callable[[Context], None], argv=None) -> None:
     p.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
     p.add_argument("--force", action="store_true", help="retrain and recompute everything")
     p.add_argument("--results", default=None, help="output folder (default results/)")
+    p.add_argument("--cache", default=None, help="model cache (default .cache/models)")
     p.add_argument("--cw-samples", type=int, default=None)
-    a = p.parse_args(argv)
-    run(make_context(a.quick, a.seeds, a.force, a.results, cw_samples=a.cw_samples))
+    return p
+
+
+def context_from_args(a) -> Context:
+    return make_context(a.quick, a.seeds, a.force, a.results, cache=a.cache,
+                        cw_samples=a.cw_samples)
+
+
+def chapter_main(run: Callable[[Context], None], argv=None) -> None:
+    """Command line shared by every chapter script (options: see `chapter_parser`)."""
+    run(context_from_args(chapter_parser().parse_args(argv)))
 
 
 def make_context(quick: bool, seeds: str = "0", force: bool = False, results=None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import os
@@ -12,7 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-from .experiments import ROOT, Context, atomic_write_bytes, exclusive, make_context
+from .experiments import (
+    ROOT,
+    Context,
+    atomic_write_bytes,
+    chapter_parser,
+    context_from_args,
+    exclusive,
+    make_context,
+)
 
 # Cheapest and most central first, so an interrupted full run has the key results early.
 CHAPTERS = {
@@ -77,19 +84,18 @@ def reproduce(quick: bool = False, only: str | None = None, seeds: str = "0",
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
     t_all = time.perf_counter()
     if jobs == 1:
-        timings = {}
         for i, key in enumerate(keys):
             elapsed = time.perf_counter() - t_all
             print(f"\n=== [{i + 1}/{len(keys)}] {CHAPTERS[key]} ({'quick' if quick else 'full'}, "
                   f"seeds {ctx.seeds}, {elapsed:.0f} s so far) ===")
-            timings[key] = run_chapter(ctx, key)
+            run_chapter(ctx, key)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     else:
         argv = [*(["--quick"] if quick else []), "--seeds", str(seeds),
                 *(["--force"] if force else []), "--results", str(ctx.results),
                 "--cache", str(ctx.cache),
                 *(["--cw-samples", str(cw_samples)] if cw_samples else [])]
-        timings = _run_parallel(keys, jobs, argv, ctx.cache.parent / "logs")
+        _run_parallel(keys, jobs, argv, ctx.cache.parent / "logs")
         rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
     total = time.perf_counter() - t_all
@@ -107,8 +113,9 @@ def _last_line(log: Path) -> str:
     return parts[-1][:100] if parts else ""
 
 
-def _run_parallel(keys: list[str], jobs: int, argv: list[str], logs: Path) -> dict:
-    """Run chapters in `jobs` worker processes, respecting DEPENDS; return seconds per chapter."""
+def _run_parallel(keys: list[str], jobs: int, argv: list[str], logs: Path) -> None:
+    """Run chapters in `jobs` worker processes, respecting DEPENDS (each worker records its own
+    wall time in results/timings.json)."""
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
     env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads,
                MKL_NUM_THREADS=threads, NUMBA_NUM_THREADS=threads)
@@ -146,47 +153,31 @@ def _run_parallel(keys: list[str], jobs: int, argv: list[str], logs: Path) -> di
                 print(f"    {key} ({time.perf_counter() - t0:.0f} s): {_last_line(log)}")
     if failed:
         raise RuntimeError(f"chapter(s) {', '.join(failed)} failed; their logs are in {logs}")
-    return timings
 
 
 def _chapter_worker(argv: list[str] | None = None) -> None:
     """`python -m nprelu.reproduce --chapter ch4 ...`: one chapter, as run by --jobs."""
-    p = argparse.ArgumentParser()
+    p = chapter_parser()
     p.add_argument("--chapter", required=True, choices=list(CHAPTERS))
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--seeds", default="0")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("--results", default=None)
-    p.add_argument("--cache", default=None)
-    p.add_argument("--cw-samples", type=int, default=None)
     a = p.parse_args(argv)
-    ctx = make_context(a.quick, a.seeds, a.force, a.results, cache=a.cache,
-                       cw_samples=a.cw_samples)
-    run_chapter(ctx, a.chapter, shared=True)
+    run_chapter(context_from_args(a), a.chapter, shared=True)
 
 
-def run_chapter(ctx: Context, key: str, shared: bool = False) -> float:
+def run_chapter(ctx: Context, key: str, shared: bool = False) -> None:
     """Run one chapter; if it computed anything (rather than reading every model and record
-    back), keep its wall time in results/timings.json for results/README.md."""
+    back), keep its wall time in results/timings.json for results/README.md. `shared`: it ran
+    beside other chapters (--jobs), so its time overlaps theirs."""
     before = ctx.work_done
     t0 = time.perf_counter()
     load_chapter(CHAPTERS[key]).run(ctx)
     secs = time.perf_counter() - t0
     if ctx.work_done > before:
-        with exclusive(ctx.results / "timings.lock"):
-            _merge_timings(ctx, {key: secs}, shared)
-    return secs
-
-
-def _merge_timings(ctx: Context, timings: dict, shared: bool) -> dict:
-    """Keep the latest wall time of every chapter across runs in results/timings.json."""
-    path = ctx.results / "timings.json"
-    merged = json.loads(path.read_text()) if path.exists() else {}
-    for key, secs in timings.items():
-        merged[key] = {"seconds": round(secs, 1), "shared": shared,
-                       "date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count()}
-    atomic_write_bytes(path, json.dumps(merged, indent=1).encode())
-    return merged
+        path = ctx.results / "timings.json"
+        with exclusive(ctx.results / "timings.lock"):  # parallel workers share the file
+            timings = json.loads(path.read_text()) if path.exists() else {}
+            timings[key] = {"seconds": round(secs, 1), "shared": shared,
+                            "date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count()}
+            atomic_write_bytes(path, json.dumps(timings, indent=1).encode())
 
 
 def write_readme(ctx: Context, total: float | None = None, rss_mib: float | None = None) -> Path:
