@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .attacks import _check_eps, _prepare, fgsm, pgd, pgd_from
+from .attacks import fgsm, pgd, pgd_from
+from .checks import check_batch, check_choice, check_count, check_number, check_seed
 from .losses import cw_margin, logit_margin, softmax_cross_entropy
 from .model import MLP
 
@@ -29,14 +30,13 @@ def loss_gradient(model: MLP, x: np.ndarray, y: np.ndarray, loss: str = "ce",
     loss="ce": cross-entropy; loss="margin": -(Z_y - max_{j != y} Z_j), the CW margin with its
     sign flipped so that both are maximised. bpda=True backpropagates through the caps as if
     they were plain ReLUs (the forward pass keeps them)."""
+    check_choice(loss, "loss", ("ce", "margin"))
     logits, cache = model.forward(x)
     if loss == "ce":
         value, dlogits = softmax_cross_entropy(logits, y)
-    elif loss == "margin":
+    else:
         value, dlogits = cw_margin(logits, y, kappa=np.inf)
         value, dlogits = -value, -dlogits
-    else:
-        raise ValueError(f"loss must be 'ce' or 'margin', got {loss!r}")
     return value, model.backward(cache, dlogits, param_grads=False, bpda=bpda)
 
 
@@ -46,10 +46,13 @@ def pgd_adaptive(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, step: flo
     """L-inf PGD on `loss`, first from x itself and then from `restarts` uniform random points
     of the eps-ball; per sample, return the first run's point that is misclassified (or the last
     run's point if none is). Output within eps of x and in [0, 1]."""
-    x, y = _prepare(model, x, y)
-    _check_eps(eps)
-    rng = np.random.default_rng(seed)
-    e, s = model.dtype.type(eps), model.dtype.type(step)
+    x, y = check_batch(model, x, y)
+    check_choice(loss, "loss", ("ce", "margin"))
+    e = model.dtype.type(check_number(eps, "eps", nonnegative=True))
+    s = model.dtype.type(check_number(step, "step", nonnegative=True))
+    iters = check_count(iters, "iters", minimum=0)
+    restarts = check_count(restarts, "restarts", minimum=0)
+    rng = np.random.default_rng(check_seed(seed))
     best = x.copy()
     fooled = np.zeros(len(x), bool)
     for r in range(restarts + 1):
@@ -75,11 +78,11 @@ def square_linf(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, queries: i
     the margin Z_y - max_{j != y} Z_j drops. p halves on the paper's schedule. Uses only forward
     passes: `queries` counts model evaluations per sample, the initial one included.
     Returns (x_adv, queries used per sample)."""
-    x, y = _prepare(model, x, y)
-    _check_eps(eps)
-    if queries < 1:
-        raise ValueError(f"queries must be >= 1, got {queries}")
-    rng = np.random.default_rng(seed)
+    x, y = check_batch(model, x, y)
+    eps = check_number(eps, "eps", nonnegative=True)
+    queries = check_count(queries, "queries")
+    p_init = check_number(p_init, "p_init", positive=True, at_most=1)
+    rng = np.random.default_rng(check_seed(seed))
     n, d = x.shape
     side = int(round(np.sqrt(d)))
     if side * side != d:

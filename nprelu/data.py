@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 ENV_VAR = "NPRELU_MNIST_DIR"
+_README = Path(__file__).resolve().parent.parent / "data" / "mnist" / "README.md"
+README = str(_README) if _README.exists() else "data/mnist/README.md of the nprelu repository"
 
 # name -> (decompressed size in bytes, sha256 of the decompressed bytes)
 FILES = {
@@ -82,8 +84,9 @@ def _read_checked(path: Path) -> bytes:
     size, sha = FILES[path.name]
     if not path.exists():
         raise MNISTError(
-            f"MNIST file not found: {path}. Put the four IDX .gz files there, or point "
-            f"${ENV_VAR} (or load_mnist(path=...)) at a folder that has them."
+            f"MNIST file not found: {path}. The four canonical IDX .gz files belong there "
+            f"(which ones, and their checksums: {README}); or point ${ENV_VAR} (or "
+            "load_mnist(path=...)) at a folder that has them."
         )
     try:
         with gzip.open(path, "rb") as f:
@@ -91,14 +94,16 @@ def _read_checked(path: Path) -> bytes:
     except (OSError, EOFError) as err:
         raise MNISTError(
             f"{path}: cannot decompress ({err}); the file is corrupt or truncated. "
-            "Copy it again from ../shared/mnist or the original MNIST distribution."
+            f"Restore it from the repository (git checkout -- data/mnist) or replace it with the "
+            f"canonical file listed in {README}."
         ) from err
     actual = hashlib.sha256(raw).hexdigest()
     if actual != sha or len(raw) != size:
         raise MNISTError(
             f"{path}: checksum mismatch. Expected sha256 {sha} ({size} bytes) of the "
             f"decompressed contents, got {actual} ({len(raw)} bytes). The file was modified or "
-            "damaged; copy it again from ../shared/mnist."
+            "damaged; restore it from the repository (git checkout -- data/mnist) or replace it "
+            f"with the canonical file listed in {README}."
         )
     return raw
 
@@ -117,7 +122,24 @@ def load_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     return x, labels.astype(np.int64)
 
 
-_CACHE: dict[str, tuple] = {}
+_CACHE: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def load_mnist_split(split: str, path: str | os.PathLike | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """One split, "train" (60000 images) or "test" (10000): x float32 (N, 784) in [0, 1] and
+    y int64 (N,). Only that split's two files are read. Cached per folder for the life of the
+    process (the arrays are read-only)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    folder = Path(path) if path is not None else default_dir()
+    key = (str(folder.resolve()), split)
+    if key not in _CACHE:
+        x, y = load_split(folder, "train" if split == "train" else "t10k")
+        x.setflags(write=False)
+        y.setflags(write=False)
+        _CACHE[key] = (x, y)
+    return _CACHE[key]
 
 
 def load_mnist(
@@ -127,14 +149,5 @@ def load_mnist(
 
     x: float32 (N, 784) in [0, 1]; y: int64 (N,) in 0..9. N = 60000 and 10000.
     `path` (or $NPRELU_MNIST_DIR) points at a folder with the four .gz files.
-    Results are cached per folder for the life of the process (arrays are read-only).
     """
-    folder = Path(path) if path is not None else default_dir()
-    key = str(folder.resolve())
-    if key not in _CACHE:
-        train = load_split(folder, "train")
-        test = load_split(folder, "t10k")
-        for arr in (*train, *test):
-            arr.setflags(write=False)
-        _CACHE[key] = (train, test)
-    return _CACHE[key]
+    return load_mnist_split("train", path), load_mnist_split("test", path)

@@ -11,8 +11,9 @@ there was measured several times slower; the activation kernels compute in float
 store in the array's dtype, which is exact for the capped ReLU and costs nothing measurable.
 Large matrix products are not here: they go to BLAS through numpy's matmul, which is faster.
 
-Activation codes (`kind`): 0 = capped ReLU a = max(0, min(z, p)) with p = beta (p = inf is the
-plain ReLU); 1 = scaled sigmoid a = 1 / (1 + exp(-p z)); 2 = scaled tanh a = tanh(p z), p = c.
+The activation kernels fuse the bias add with the activation (forward) and the activation's
+derivative with the bias gradient (backward). Their plain-NumPy definitions, with the equations
+and the side each kink takes, are in nprelu/activations.py; these are the fast paths.
 """
 
 from __future__ import annotations
@@ -22,56 +23,89 @@ import math
 import numpy as np
 from numba import njit
 
-CAPPED_RELU = 0
-SIGMOID = 1
-TANH = 2
 
+# ----------------------------------------------------------------------------- activations
+def _capped_relu_forward(z, b, beta, a):
+    """z += b, then a = max(0, min(z, beta)), in place on a mini-batch (beta = inf: ReLU).
 
-def _bias_act_forward(z, b, kind, p, a):
-    """Fused bias + activation, in place on a mini-batch.
-
-    z: (N, H) holds x @ W on entry and z = x @ W + b on exit; b: (H,); a: (N, H) output.
-    """
+    z: (N, H) holds x @ W on entry and z = x @ W + b on exit; b: (H,); a: (N, H) output."""
     n, h = z.shape
     for i in range(n):
         for j in range(h):
             v = z[i, j] + b[j]
             z[i, j] = v
-            if kind == CAPPED_RELU:
-                a[i, j] = max(0.0, min(v, p))
-            elif kind == SIGMOID:
-                a[i, j] = 1.0 / (1.0 + math.exp(-p * v))
-            else:
-                a[i, j] = math.tanh(p * v)
+            a[i, j] = max(0.0, min(v, beta))
 
 
-def _act_backward(z, a, da, kind, p, dz, db, want_db):
-    """dz = da * a'(z) and, if want_db, db = sum over the batch of dz.
+def _capped_relu_backward(z, da, beta, dz, db, want_db):
+    """dz = da * a'(z) with a'(z) = 1 on 0 < z < beta and 0 elsewhere (both kinks take the flat
+    side, as ReLU6 in PyTorch does); if want_db, db = sum over the batch of dz.
 
-    z, a, da, dz: (N, H); db: (H,). The capped ReLU derivative is 1 on 0 < z < beta and 0
-    elsewhere: at the kinks z = 0 and z = beta it takes the flat side (0), as ReLU6 in PyTorch
-    does. Sigmoid: p * a * (1 - a). Tanh: p * (1 - a^2).
-    """
+    z, da, dz: (N, H); db: (H,). beta = inf gives ReLU's derivative (1 on z > 0)."""
     n, h = z.shape
     if want_db:
         for j in range(h):
             db[j] = 0.0
     for i in range(n):
         for j in range(h):
-            if kind == CAPPED_RELU:
-                v = z[i, j]
-                g = da[i, j] if (v > 0.0 and v < p) else 0.0
-            elif kind == SIGMOID:
-                s = a[i, j]
-                g = da[i, j] * p * s * (1.0 - s)
-            else:
-                t = a[i, j]
-                g = da[i, j] * p * (1.0 - t * t)
+            v = z[i, j]
+            g = da[i, j] if (v > 0.0 and v < beta) else 0.0
             dz[i, j] = g
             if want_db:
                 db[j] += g
 
 
+def _sigmoid_forward(z, b, c, a):
+    """z += b, then a = 1 / (1 + exp(-c z)), in place. Shapes as in _capped_relu_forward."""
+    n, h = z.shape
+    for i in range(n):
+        for j in range(h):
+            v = z[i, j] + b[j]
+            z[i, j] = v
+            a[i, j] = 1.0 / (1.0 + math.exp(-c * v))
+
+
+def _sigmoid_backward(a, da, c, dz, db, want_db):
+    """dz = da * c a (1 - a), from the forward output a; db as in _capped_relu_backward."""
+    n, h = a.shape
+    if want_db:
+        for j in range(h):
+            db[j] = 0.0
+    for i in range(n):
+        for j in range(h):
+            s = a[i, j]
+            g = da[i, j] * c * s * (1.0 - s)
+            dz[i, j] = g
+            if want_db:
+                db[j] += g
+
+
+def _tanh_forward(z, b, c, a):
+    """z += b, then a = tanh(c z), in place. Shapes as in _capped_relu_forward."""
+    n, h = z.shape
+    for i in range(n):
+        for j in range(h):
+            v = z[i, j] + b[j]
+            z[i, j] = v
+            a[i, j] = math.tanh(c * v)
+
+
+def _tanh_backward(a, da, c, dz, db, want_db):
+    """dz = da * c (1 - a^2), from the forward output a; db as in _capped_relu_backward."""
+    n, h = a.shape
+    if want_db:
+        for j in range(h):
+            db[j] = 0.0
+    for i in range(n):
+        for j in range(h):
+            t = a[i, j]
+            g = da[i, j] * c * (1.0 - t * t)
+            dz[i, j] = g
+            if want_db:
+                db[j] += g
+
+
+# ----------------------------------------------------------------------------- loss, optimizer
 def _softmax_xent(logits, y, loss, dlogits):
     """Softmax cross-entropy from logits, with its gradient.
 
@@ -117,6 +151,7 @@ def _adam_update(p, g, m, v, step_size, inv_sqrt_bc2, b1, b2, eps):
         p[i] -= step_size * mi / (math.sqrt(vi) * inv_sqrt_bc2 + eps)
 
 
+# ----------------------------------------------------------------------------- attacks
 def _project_linf(x_adv, x0, eps):
     """Clip x_adv into the L-infinity ball of radius eps around x0 and into [0, 1], in place."""
     n, d = x_adv.shape
@@ -161,8 +196,12 @@ def _step_project(x_adv, g, x0, step, eps):
             x_adv[i, j] = min(max(xij, lo), hi)
 
 
-bias_act_forward = njit(cache=True, error_model="numpy")(_bias_act_forward)
-act_backward = njit(cache=True, error_model="numpy")(_act_backward)
+capped_relu_forward = njit(cache=True, error_model="numpy")(_capped_relu_forward)
+capped_relu_backward = njit(cache=True, error_model="numpy")(_capped_relu_backward)
+sigmoid_forward = njit(cache=True, error_model="numpy")(_sigmoid_forward)
+sigmoid_backward = njit(cache=True, error_model="numpy")(_sigmoid_backward)
+tanh_forward = njit(cache=True, error_model="numpy")(_tanh_forward)
+tanh_backward = njit(cache=True, error_model="numpy")(_tanh_backward)
 softmax_xent = njit(cache=True, error_model="numpy")(_softmax_xent)
 adam_update = njit(cache=True, error_model="numpy")(_adam_update)
 project_linf = njit(cache=True, error_model="numpy")(_project_linf)
@@ -171,8 +210,12 @@ step_project = njit(cache=True, error_model="numpy")(_step_project)
 
 # (twin, kernel) pairs, so the agreement test can walk them all.
 TWINS = {
-    "bias_act_forward": (_bias_act_forward, bias_act_forward),
-    "act_backward": (_act_backward, act_backward),
+    "capped_relu_forward": (_capped_relu_forward, capped_relu_forward),
+    "capped_relu_backward": (_capped_relu_backward, capped_relu_backward),
+    "sigmoid_forward": (_sigmoid_forward, sigmoid_forward),
+    "sigmoid_backward": (_sigmoid_backward, sigmoid_backward),
+    "tanh_forward": (_tanh_forward, tanh_forward),
+    "tanh_backward": (_tanh_backward, tanh_backward),
     "softmax_xent": (_softmax_xent, softmax_xent),
     "adam_update": (_adam_update, adam_update),
     "project_linf": (_project_linf, project_linf),

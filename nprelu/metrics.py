@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model import MLP, check_y
+from .checks import check_labels
+from .model import MLP
 
 
 def accuracy(model: MLP, x: np.ndarray, y: np.ndarray) -> float:
     """Share of inputs classified correctly, in [0, 1]."""
-    y = check_y(y, len(x), model.n_out)
-    return float((model.predict(x) == y).mean()) if len(y) else float("nan")
+    y = check_labels(y, len(x), model.n_out)
+    return float((model.predict(x) == y).mean())
 
 
 def success_rate(model: MLP, x: np.ndarray, x_adv: np.ndarray, y: np.ndarray) -> float:
     """Share of the correctly classified clean inputs whose adversarial version is misclassified
     (nan when no input is classified correctly)."""
-    y = check_y(y, len(x), model.n_out)
+    y = check_labels(y, len(x), model.n_out)
     clean_ok = model.predict(x) == y
     if not clean_ok.any():
         return float("nan")
     return float((model.predict(x_adv[clean_ok]) != y[clean_ok]).mean())
+
+
+def attack_report(model: MLP, x: np.ndarray, y: np.ndarray, x_adv: np.ndarray
+                  ) -> dict[str, float]:
+    """The three numbers of Figs. 4-6, in %: standard accuracy on x ("clean"), accuracy on the
+    adversarial x_adv ("robust", as the paper computes it) and the attack's success rate."""
+    return {"clean": 100 * accuracy(model, x, y), "robust": 100 * accuracy(model, x_adv, y),
+            "success": 100 * success_rate(model, x, x_adv, y)}
 
 
 def layer_distances(model: MLP, x: np.ndarray, x_adv: np.ndarray) -> list[dict[str, float]]:
@@ -40,7 +49,7 @@ def sensitivity_map(model: MLP, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarra
     x: (N, D); t: (N,) target (true) classes. Returns the maps (N, D) and their sums (N,).
     Two backward passes: one with dlogits = onehot(t), one with dlogits = 1 - onehot(t).
     """
-    t = check_y(t, len(x), model.n_out)
+    t = check_labels(t, len(x), model.n_out)
     logits, cache = model.forward(x)
     onehot = np.zeros_like(logits)
     onehot[np.arange(len(t)), t] = 1
@@ -53,5 +62,15 @@ def sensitivity_map(model: MLP, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarra
 def robust_accuracy(model: MLP, x: np.ndarray, x_adv: np.ndarray, y: np.ndarray) -> float:
     """Share of inputs classified correctly both clean and after the attack (so it can never
     exceed clean accuracy, even if an attack happens to fix a misclassified input)."""
-    y = check_y(y, len(x), model.n_out)
+    y = check_labels(y, len(x), model.n_out)
     return float(((model.predict(x) == y) & (model.predict(x_adv) == y)).mean())
+
+
+def mean_std(values) -> tuple[float, float]:
+    """Mean and (population) standard deviation over seeds, ignoring missing values (None or
+    NaN); (nan, nan) when nothing is left, std 0 for a single value."""
+    v = np.array([np.nan if x is None else x for x in values], float)
+    v = v[~np.isnan(v)]
+    if len(v) == 0:
+        return float("nan"), float("nan")
+    return float(v.mean()), float(v.std()) if len(v) > 1 else 0.0

@@ -9,54 +9,35 @@ model: losses take logits.
 Every parameter lives in one flat float32 buffer (`params`) and every gradient in another
 (`grads`); each layer's W, b, dW, db are views into them. Adam then updates the whole model in
 one kernel call, and nothing is copied between steps.
+
+Methods that take images validate them (shape, dtype, finite, in [0, 1]; see nprelu.checks).
+Loops that call them thousands of times on data they already validated pass `check=False`.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from . import kernels as K
-from .activations import Activation, capped_relu, check_beta, relu, scaled_sigmoid, scaled_tanh
+from .activations import Activation, CappedReLU, ScaledSigmoid, ScaledTanh
+from .checks import (
+    check_caps,
+    check_choice,
+    check_count,
+    check_hidden,
+    check_images,
+    check_labels,
+    check_number,
+    check_seed,
+)
+from .files import layer_shapes, read_model_file, write_model_file
 from .layers import Dense
 from .losses import softmax_cross_entropy
+from .version import VERSION
 
-FORMAT_VERSION = 1
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
-
-
-def check_x(x: np.ndarray, n_in: int) -> np.ndarray:
-    """Validate a batch of inputs: a finite 2-D array with n_in columns. Returns it as an array."""
-    x = np.asarray(x)
-    if x.ndim == 1 and x.shape[0] == n_in:
-        raise ValueError(f"x has shape {x.shape}; pass a batch of shape (N, {n_in}), e.g. x[None]")
-    if x.ndim != 2 or x.shape[1] != n_in:
-        raise ValueError(f"x must have shape (N, {n_in}), got {x.shape}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"x must be floating point (float32 in [0, 1]), got dtype {x.dtype}")
-    if not np.all(np.isfinite(x)):
-        bad = int(np.count_nonzero(~np.isfinite(x)))
-        raise ValueError(f"x contains {bad} NaN or infinite values; clean the input first")
-    return x
-
-
-def check_y(y: np.ndarray, n: int, n_classes: int) -> np.ndarray:
-    """Validate labels: integers in 0..n_classes-1, one per input."""
-    y = np.asarray(y)
-    if y.shape != (n,):
-        raise ValueError(f"y must have shape ({n},) to match x, got {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
-    if n and (y.min() < 0 or y.max() >= n_classes):
-        raise ValueError(
-            f"labels must lie in 0..{n_classes - 1}, got values from {y.min()} to {y.max()}"
-        )
-    return y.astype(np.int64, copy=False)
 
 
 class MLP:
@@ -76,17 +57,14 @@ class MLP:
         n_out: int = 10,
         dtype=np.float32,
     ):
-        hidden = tuple(int(h) for h in hidden)
-        if not hidden or min(hidden) < 1:
-            raise ValueError(f"hidden must be a non-empty list of positive sizes, got {hidden}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        self.hidden, self.activation, self.c, self.seed = hidden, activation, float(c), seed
-        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.hidden = check_hidden(hidden)
+        self.activation = check_choice(activation, "activation", ACTIVATIONS)
+        self.c = check_number(c, "c", positive=True)
+        self.seed = check_seed(seed)
+        self.n_in, self.n_out = check_count(n_in, "n_in"), check_count(n_out, "n_out", 2)
         self.dtype = np.dtype(dtype)
 
-        sizes = (self.n_in, *hidden, self.n_out)
-        shapes = [(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1)]
+        shapes = layer_shapes(self.n_in, self.hidden, self.n_out)
         total = sum(i * o + o for i, o in shapes)
         self.params = np.zeros(total, self.dtype)
         self.grads = np.zeros(total, self.dtype)
@@ -101,42 +79,31 @@ class MLP:
             (W, b), (dW, db) = views
             self.dense.append(Dense(W, b, dW, db))
             at += i * o + o
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(self.seed)
         for layer in self.dense:
             layer.glorot_(rng)
 
-        self.acts: list[Activation] = []
+        make = {"relu": CappedReLU, "sigmoid": ScaledSigmoid, "tanh": ScaledTanh}[activation]
+        self.acts: list[Activation] = [
+            make() if activation == "relu" else make(self.c) for _ in self.hidden]
         self.caps: dict[int, float] = {}
-        for _ in hidden:
-            if activation == "relu":
-                self.acts.append(relu())
-            elif activation == "sigmoid":
-                self.acts.append(scaled_sigmoid(c))
-            else:
-                self.acts.append(scaled_tanh(c))
         self.set_caps(caps or {})
 
     # ------------------------------------------------------------------ configuration
     def set_caps(self, caps: dict[int, float | None]) -> MLP:
         """Change beta of the given hidden layers (1-based); None or inf removes a cap.
 
-        Layers not named keep their current activation. Returns self.
-        """
-        caps = dict(caps)
+        Layers not named keep their current activation. Returns self."""
+        caps = check_caps(caps, len(self.hidden))
         if caps and self.activation != "relu":
             raise ValueError("caps apply to ReLU networks only; this one uses " + self.activation)
         for hl, beta in caps.items():
-            if not isinstance(hl, (int, np.integer)) or not 1 <= hl <= len(self.hidden):
-                raise ValueError(
-                    f"unknown hidden layer {hl!r}: this net has HL1..HL{len(self.hidden)}"
-                )
-            if beta is None or (isinstance(beta, float) and math.isinf(beta) and beta > 0):
-                self.acts[hl - 1] = relu()
-                self.caps.pop(int(hl), None)
+            if beta is None:
+                self.acts[hl - 1] = CappedReLU()
+                self.caps.pop(hl, None)
             else:
-                beta = check_beta(beta, f"beta of HL{hl}")
-                self.acts[hl - 1] = capped_relu(beta)
-                self.caps[int(hl)] = beta
+                self.acts[hl - 1] = CappedReLU(beta)
+                self.caps[hl] = beta
         return self
 
     def config(self) -> dict:
@@ -161,19 +128,22 @@ class MLP:
         twin.params[...] = self.params
         return twin
 
-    # ------------------------------------------------------------------ forward / backward
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, list]:
-        """Logits (N, n_out) and the cache [(x_in, z, a) per hidden layer] for backward."""
-        return self._forward(check_x(x, self.n_in).astype(self.dtype, copy=False))
+    def __reduce__(self):
+        """Pickle as (config, weights): the layers' views into the flat buffer are rebuilt, not
+        copied apart (a worker process receives a model that trains like the original)."""
+        return (_rebuild, (self.config(), str(self.dtype), self.params))
 
-    def _forward(self, x: np.ndarray) -> tuple[np.ndarray, list]:
-        """`forward` without input validation, for callers that validated x (float32) once."""
+    # ------------------------------------------------------------------ forward / backward
+    def forward(self, x: np.ndarray, check: bool = True) -> tuple[np.ndarray, list]:
+        """Logits (N, n_out) and the cache [(x_in, z, a) per hidden layer] for backward."""
+        if check:
+            x = check_images(x, self.n_in).astype(self.dtype, copy=False)
         cache = []
         h = x
         for layer, act in zip(self.dense[:-1], self.acts):
             z = h @ layer.W  # BLAS; the bias is added by the fused kernel below
             a = np.empty_like(z)
-            K.bias_act_forward(z, layer.b, act.kind, self.dtype.type(act.p), a)
+            act.forward(z, layer.b, a)
             cache.append((h, z, a))
             h = a
         logits = self.dense[-1].forward(h)
@@ -186,18 +156,16 @@ class MLP:
         """Backpropagate dL/dlogits (N, n_out). Writes dL/dparams into `self.grads` when
         `param_grads`; returns dL/dx (N, n_in) when `input_grad`, else None.
 
-        bpda=True is the straight-through surrogate of the gradient-masking audit: the forward
-        pass (in `cache`) kept the caps, but the backward pass uses plain ReLU's derivative
-        (1 on z > 0) in the capped layers, so saturated units no longer block the gradient."""
+        bpda=True is the straight-through surrogate of the gradient-masking audit: each
+        activation's backward gets straight_through=True, which makes a capped ReLU pass the
+        gradient of a plain ReLU (the forward pass in `cache` kept the caps)."""
         last = self.dense[-1]
-        h_last = cache[-1][2]
-        da = last.backward(h_last, dlogits, param_grads)
+        da = last.backward(cache[-1][2], dlogits, param_grads)
         for i in range(len(self.acts) - 1, -1, -1):
             x_in, z, a = cache[i]
-            act, layer = self.acts[i], self.dense[i]
-            p = np.inf if (bpda and act.kind == K.CAPPED_RELU) else act.p
+            layer = self.dense[i]
             dz = np.empty_like(z)
-            K.act_backward(z, a, da, act.kind, self.dtype.type(p), dz, layer.db, param_grads)
+            self.acts[i].backward(z, a, da, dz, layer.db, param_grads, straight_through=bpda)
             if i == 0 and not input_grad:
                 if param_grads:
                     np.matmul(x_in.T, dz, out=layer.dW)
@@ -207,9 +175,9 @@ class MLP:
 
     # ------------------------------------------------------------------ conveniences
     def logits(self, x: np.ndarray, batch: int = 4096) -> np.ndarray:
-        x = check_x(x, self.n_in)
-        out = [self.forward(x[i : i + batch])[0] for i in range(0, max(len(x), 1), batch)]
-        return np.concatenate(out) if out else np.empty((0, self.n_out), self.dtype)
+        x = check_images(x, self.n_in).astype(self.dtype, copy=False)
+        return np.concatenate([self.forward(x[i : i + batch], check=False)[0]
+                               for i in range(0, len(x), batch)])
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted class (N,) int64."""
@@ -222,17 +190,18 @@ class MLP:
     def loss(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Per-sample softmax cross-entropy (N,)."""
         logits, _ = self.forward(x)
-        return softmax_cross_entropy(logits, check_y(y, len(logits), self.n_out))[0]
+        return softmax_cross_entropy(logits, check_labels(y, len(logits), self.n_out))[0]
 
-    def input_gradient(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-sample loss (N,) and d(sum_n loss_n)/dx (N, n_in): row n is d loss_n / d x_n."""
-        x = check_x(x, self.n_in).astype(self.dtype, copy=False)
-        return self._input_gradient(x, check_y(y, len(x), self.n_out))
+    def input_gradient(self, x: np.ndarray, y: np.ndarray, check: bool = True
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sample loss (N,) and d(sum_n loss_n)/dx (N, n_in): row n is d loss_n / d x_n.
 
-    def _input_gradient(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """`input_gradient` without validation, for attack loops that checked x and y once
-        (the isfinite scan of a 4096-image batch at every PGD iteration is 2 % of PGD)."""
-        logits, cache = self._forward(x)
+        check=False skips validating x and y, for attack loops that checked them once (the
+        isfinite scan of a 4096-image batch at every PGD iteration is 2 % of PGD)."""
+        if check:
+            x = check_images(x, self.n_in).astype(self.dtype, copy=False)
+            y = check_labels(y, len(x), self.n_out)
+        logits, cache = self.forward(x, check=False)
         loss, dlogits = softmax_cross_entropy(logits, y)
         return loss, self.backward(cache, dlogits, param_grads=False)
 
@@ -246,18 +215,17 @@ class MLP:
             jac[:, k] = self.backward(cache, onehot, param_grads=False)
         return jac
 
-    def loss_and_param_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def loss_and_param_grads(self, x: np.ndarray, y: np.ndarray, check: bool = True
+                             ) -> tuple[float, np.ndarray]:
         """Mean cross-entropy over the batch, and fill `self.grads` with its gradient.
 
-        Returns (mean loss, logits)."""
-        x = check_x(x, self.n_in).astype(self.dtype, copy=False)
-        return self._loss_and_param_grads(x, check_y(y, len(x), self.n_out))
-
-    def _loss_and_param_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        """`loss_and_param_grads` without validation: the training loop checks the whole
-        dataset once, then calls this 1875 times per epoch (at batch 32), where the checks
-        would cost ~10 % of an epoch."""
-        logits, cache = self._forward(x)
+        Returns (mean loss, logits). check=False: the training loop validated the whole
+        dataset once and calls this 1875 times per epoch (at batch 32), where the checks would
+        cost ~10 % of an epoch."""
+        if check:
+            x = check_images(x, self.n_in).astype(self.dtype, copy=False)
+            y = check_labels(y, len(x), self.n_out)
+        logits, cache = self.forward(x, check=False)
         loss, dlogits = softmax_cross_entropy(logits, y)
         dlogits *= self.dtype.type(1.0 / len(logits))
         self.backward(cache, dlogits, param_grads=True, input_grad=False)
@@ -266,52 +234,37 @@ class MLP:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
         """Write weights and JSON metadata to an .npz file, atomically (temp file + rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        meta = dict(self.config(), format_version=FORMAT_VERSION, dtype=str(self.dtype))
-        from . import __version__
-
-        meta["nprelu_version"] = __version__
-        arrays = {"meta": np.array(json.dumps(meta))}
+        meta = dict(self.config(), dtype=str(self.dtype), nprelu_version=VERSION)
+        arrays = {}
         for i, layer in enumerate(self.dense):
             arrays[f"W{i}"], arrays[f"b{i}"] = layer.W, layer.b
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        return write_model_file(path, meta, arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> MLP:
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no model file at {path}")
+        """Load a model saved by `save`, after checking the file completely (nprelu.files)."""
+        meta, layers = read_model_file(path)
         try:
-            with np.load(path, allow_pickle=False) as f:
-                meta = json.loads(str(f["meta"]))
-                arrays = {k: f[k] for k in f.files if k != "meta"}
-        except Exception as err:
-            raise ValueError(f"{path} is not a readable nprelu model file ({err})") from err
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: unsupported model format {meta.get('format_version')}")
-        model = cls(
-            hidden=tuple(meta["hidden"]),
-            caps={int(k): v for k, v in meta["caps"].items()},
-            activation=meta["activation"],
-            c=meta["c"],
-            seed=meta["seed"],
-            n_in=meta["n_in"],
-            n_out=meta["n_out"],
-            dtype=np.dtype(meta.get("dtype", "float32")),
-        )
-        for i, layer in enumerate(model.dense):
-            W, b = arrays[f"W{i}"], arrays[f"b{i}"]
-            if W.shape != layer.W.shape or b.shape != layer.b.shape:
-                raise ValueError(f"{path}: layer {i} has shape {W.shape}, expected {layer.W.shape}")
+            model = cls(
+                hidden=tuple(meta["hidden"]),
+                caps={int(k): v for k, v in meta["caps"].items()},
+                activation=meta["activation"],
+                c=meta["c"],
+                seed=meta["seed"],
+                n_in=meta["n_in"],
+                n_out=meta["n_out"],
+                dtype=np.dtype(meta.get("dtype", "float32")),
+            )
+        except (ValueError, TypeError, AttributeError) as err:
+            raise ValueError(f"{path}: bad model metadata: {err}") from None
+        for layer, (W, b) in zip(model.dense, layers):
             layer.W[...], layer.b[...] = W, b
         return model
+
+
+def _rebuild(config: dict, dtype: str, params: np.ndarray) -> MLP:
+    caps = {int(k): v for k, v in config["caps"].items()}
+    model = MLP(config["hidden"], caps, config["activation"], config["c"], config["seed"],
+                config["n_in"], config["n_out"], np.dtype(dtype))
+    model.params[...] = params
+    return model

@@ -1,4 +1,9 @@
-"""Adam (Kingma & Ba, 2014), with its state (m, v, t) kept here and never on the layers."""
+"""Adam (Kingma & Ba, 2014): one step function, and an optimizer object that owns its state.
+
+`adam_step` is the update itself, on flat float32 arrays; `Adam` keeps the moment estimates
+m, v and the step count t for a list of parameters (never on the layers), and the
+Carlini-Wagner attack (nprelu.cw) calls `adam_step` on its own variables.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,21 @@ import math
 import numpy as np
 
 from . import kernels as K
+from .checks import check_number
+
+
+def adam_step(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, t: int, lr: float,
+              b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> None:
+    """One Adam update of the flat arrays p (params), m, v in place, from the gradient g.
+
+        m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
+        p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+
+    t is the 1-based step number (bias correction). The bias-correction factors are computed in
+    float64 once per step and passed to the kernel as float32, as torch.optim.Adam does."""
+    f = p.dtype.type
+    K.adam_update(p, g, m, v, f(lr / (1.0 - b1**t)), f(1.0 / math.sqrt(1.0 - b2**t)), f(b1),
+                  f(b2), f(eps))
 
 
 class Adam:
@@ -19,25 +39,24 @@ class Adam:
 
     def __init__(self, params: list[np.ndarray], lr: float = 1e-3, betas=(0.9, 0.999),
                  eps: float = 1e-8):
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
+        self.lr = check_number(lr, "lr (learning rate)", positive=True)
+        self.b1 = check_number(betas[0], "beta1", nonnegative=True)
+        self.b2 = check_number(betas[1], "beta2", nonnegative=True)
+        if not (self.b1 < 1 and self.b2 < 1):
+            raise ValueError(f"Adam's betas must lie in [0, 1), got {tuple(betas)}")
+        self.eps = check_number(eps, "eps", positive=True)
         self.params = [p.reshape(-1) for p in params]
         for p, orig in zip(self.params, params):
             if not np.shares_memory(p, orig):
                 raise ValueError("Adam needs contiguous parameter arrays it can update in place")
-        self.lr, self.b1, self.b2, self.eps = float(lr), float(betas[0]), float(betas[1]), eps
         self.m = [np.zeros_like(p) for p in self.params]
         self.v = [np.zeros_like(p) for p in self.params]
         self.t = 0
 
     def step(self, grads: list[np.ndarray]) -> None:
         self.t += 1
-        bc1 = 1.0 - self.b1**self.t
-        bc2 = 1.0 - self.b2**self.t
         for p, g, m, v in zip(self.params, grads, self.m, self.v):
-            f = p.dtype.type
-            K.adam_update(p, g.reshape(-1), m, v, f(self.lr / bc1), f(1.0 / math.sqrt(bc2)),
-                          f(self.b1), f(self.b2), f(self.eps))
+            adam_step(p, g.reshape(-1), m, v, self.t, self.lr, self.b1, self.b2, self.eps)
 
     def state_dict(self) -> dict:
         return {"t": self.t, "m": [m.copy() for m in self.m], "v": [v.copy() for v in self.v]}

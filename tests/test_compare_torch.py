@@ -25,11 +25,11 @@ def torch_logits(model: nr.MLP, x):
         if i < len(model.acts):
             act = model.acts[i]
             if model.activation == "relu":
-                h = F.relu(h) if np.isinf(act.p) else F.hardtanh(h, 0.0, act.p)
+                h = F.relu(h) if not act.capped else F.hardtanh(h, 0.0, act.beta)
             elif model.activation == "sigmoid":
-                h = torch.sigmoid(act.p * h)
+                h = torch.sigmoid(act.c * h)
             else:
-                h = torch.tanh(act.p * h)
+                h = torch.tanh(act.c * h)
     return h, params
 
 

@@ -19,13 +19,16 @@ def _cases(rng):
     z = rng.normal(size=(n, h)).astype(f32)
     a = np.zeros_like(z)
     b = rng.normal(size=h).astype(f32)
-    yield "bias_act_forward", (z, b, K.CAPPED_RELU, f32(0.3), a)
-    yield "bias_act_forward", (z, b, K.SIGMOID, f32(2.0), a)
-    yield "bias_act_forward", (z, b, K.TANH, f32(3.0), a)
-    for kind in (K.CAPPED_RELU, K.SIGMOID, K.TANH):
-        act = np.tanh(z)
-        yield "act_backward", (z, act, rng.normal(size=(n, h)).astype(f32), kind, f32(0.5),
-                               np.zeros_like(z), np.zeros(h, f32), True)
+    yield "capped_relu_forward", (z, b, f32(0.3), a)
+    yield "capped_relu_forward", (z, b, f32(np.inf), a)
+    yield "sigmoid_forward", (z, b, f32(2.0), a)
+    yield "tanh_forward", (z, b, f32(3.0), a)
+    da = rng.normal(size=(n, h)).astype(f32)
+    yield "capped_relu_backward", (z, da, f32(0.5), np.zeros_like(z), np.zeros(h, f32), True)
+    yield "capped_relu_backward", (z, da, f32(0.5), np.zeros_like(z), np.zeros(h, f32), False)
+    yield "sigmoid_backward", (1 / (1 + np.exp(-z)), da, f32(2.0), np.zeros_like(z),
+                               np.zeros(h, f32), True)
+    yield "tanh_backward", (np.tanh(z), da, f32(3.0), np.zeros_like(z), np.zeros(h, f32), True)
     logits = (rng.normal(size=(n, 10)) * 5).astype(f32)
     y = rng.integers(0, 10, n)
     yield "softmax_xent", (logits, y, np.zeros(n, f32), np.zeros_like(logits))
@@ -60,7 +63,7 @@ def test_kernel_changes_its_output():
     """Guard against the agreement test passing because neither function does anything."""
     z = np.ones((2, 3), f32)
     a = np.zeros_like(z)
-    K.bias_act_forward(z, np.ones(3, f32), K.CAPPED_RELU, f32(np.inf), a)
+    K.capped_relu_forward(z, np.ones(3, f32), f32(np.inf), a)
     np.testing.assert_array_equal(a, 2 * np.ones((2, 3), f32))
 
 

@@ -53,7 +53,7 @@ def test_save_load_round_trip(tmp_path):
 def test_load_refuses_garbage(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="not a readable nprelu model"):
+    with pytest.raises(ValueError, match="not a zip archive, not an nprelu model"):
         nr.MLP.load(bad)
     with pytest.raises(FileNotFoundError):
         nr.MLP.load(tmp_path / "missing.npz")

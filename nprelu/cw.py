@@ -1,0 +1,163 @@
+"""The Carlini-Wagner L2 attack (Carlini & Wagner, 2017), untargeted, on the logits.
+
+For an input x of class y, CW looks for the closest x' (in L2) that the model misclassifies, by
+minimising over w, with x' = (tanh(w) + 1) / 2 so that x' stays in [0, 1]:
+
+    ||x' - x||^2 + c * f(x'),    f(x') = max(Z_y(x') - max_{j != y} Z_j(x'), -kappa)
+
+The three parts, as in the CW paper, each a function below:
+1. `minimise_for_c`: for a fixed trade-off constant c (one per input), Adam on w for `steps`
+   iterations, starting at the clean input, stopping early where the loss has stalled;
+2. `Best`: the bookkeeping of the closest misclassified point found so far, over all c;
+3. `next_c`: the binary search on c, per input: multiply by 10 until the first success, then
+   bisect between the largest c that failed and the smallest that succeeded.
+`cw_l2` runs them over chunks of inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .checks import check_batch, check_count, check_number
+from .losses import cw_margin, logit_margin
+from .model import MLP
+from .optim import adam_step
+
+
+@dataclass
+class CWResult:
+    x_adv: np.ndarray  # (N, D) best adversarial point found; the clean input where none was found
+    l2: np.ndarray  # (N,) its L2 distance to the clean input; inf where none was found
+    success: np.ndarray  # (N,) bool
+    c: np.ndarray  # (N,) the smallest c that succeeded (inf where none did)
+    iterations: int  # optimisation steps actually run (over all binary steps, summed per chunk)
+
+
+def to_w(x: np.ndarray) -> np.ndarray:
+    """Inverse of x = (tanh(w) + 1) / 2, with a factor just below 1 so x = 0 or 1 stays finite."""
+    return np.arctanh((2 * x.astype(np.float64) - 1) * 0.999999).astype(x.dtype)
+
+
+@dataclass
+class Best:
+    """The closest misclassified point found so far per input (over every c tried)."""
+
+    x: np.ndarray  # (N, D), starts as the clean inputs
+    l2: np.ndarray  # (N,), inf until a misclassified point is found
+    c: np.ndarray  # (N,) smallest c that succeeded
+
+    @classmethod
+    def start(cls, x: np.ndarray) -> Best:
+        n = len(x)
+        return cls(x.copy(), np.full(n, np.inf), np.full(n, np.inf))
+
+    def offer(self, rows: np.ndarray, xa: np.ndarray, l2sq: np.ndarray, hit: np.ndarray) -> None:
+        """Keep xa[k] for input rows[k] if it is misclassified (hit) and closer than the best."""
+        better = hit & (l2sq < self.l2[rows] ** 2)
+        if better.any():
+            self.l2[rows[better]] = np.sqrt(l2sq[better])
+            self.x[rows[better]] = xa[better]
+
+
+def minimise_for_c(model: MLP, x0: np.ndarray, y0: np.ndarray, c: np.ndarray, best: Best,
+                   rows: np.ndarray, steps: int, lr: float, kappa: float, abort_early: bool
+                   ) -> tuple[np.ndarray, int]:
+    """Adam on w for a fixed c (m,), starting at the clean inputs x0 (m, D) with labels y0.
+
+    Offers every iterate to `best` (rows: the inputs' indices in it). With abort_early, an input
+    leaves when its loss has not improved by 0.01 % since the last check (every steps // 10
+    iterations). Returns (which inputs were misclassified at some iterate (m,), iterations)."""
+    f = model.dtype.type
+    m = len(x0)
+    succeeded = np.zeros(m, bool)
+    active = np.arange(m)
+    w = to_w(x0)
+    am, av = np.zeros_like(w), np.zeros_like(w)
+    prev = np.full(m, np.inf)
+    check_every = max(steps // 10, 1)
+    it = 0
+    for it in range(1, steps + 1):
+        xa = (np.tanh(w) + 1) / 2
+        diff = xa - x0[active]
+        l2sq = (diff.astype(np.float64) ** 2).sum(1)
+        cc = c[active]
+        logits, cache = model.forward(xa, check=False)
+        margin, dmargin = cw_margin(logits, y0[active], kappa)
+        gx = model.backward(cache, dmargin * cc[:, None].astype(f), param_grads=False)
+        loss = l2sq + cc * margin
+        # adversarial when the true logit trails the best other class by more than kappa
+        hit = logit_margin(logits, y0[active])[0] < -kappa
+        best.offer(rows[active], xa, l2sq, hit)
+        succeeded[active[hit]] = True
+        # gradient w.r.t. w: (2 diff + c dmargin/dx') * dx'/dw, dx'/dw = (1 - tanh^2 w) / 2
+        gx += 2 * diff
+        gw = gx * (1 - (2 * xa - 1) ** 2) / 2
+        adam_step(w.reshape(-1), gw.astype(w.dtype).reshape(-1), am.reshape(-1),
+                  av.reshape(-1), it, lr)
+        if abort_early and it % check_every == 0:
+            stalled = loss > prev[active] * 0.9999
+            prev[active] = loss
+            if stalled.any():
+                keep = ~stalled
+                active, w, am, av = active[keep], w[keep], am[keep], av[keep]
+                if len(active) == 0:
+                    break
+    return succeeded, it
+
+
+def next_c(c: np.ndarray, lower: np.ndarray, upper: np.ndarray, succeeded: np.ndarray
+           ) -> np.ndarray:
+    """One binary-search step on c, per input (lower and upper are updated in place): a success
+    lowers the upper bound, a failure raises the lower one; c becomes the midpoint once an upper
+    bound exists, else c * 10."""
+    upper[succeeded] = np.minimum(upper[succeeded], c[succeeded])
+    lower[~succeeded] = np.maximum(lower[~succeeded], c[~succeeded])
+    return np.where(upper < 1e9, (lower + upper) / 2, c * 10)
+
+
+def cw_l2(
+    model: MLP,
+    x: np.ndarray,
+    y: np.ndarray,
+    steps: int = 10000,
+    lr: float = 0.01,
+    initial_c: float = 1e-3,
+    binary_steps: int = 9,
+    kappa: float = 0.0,
+    abort_early: bool = True,
+    batch: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+) -> CWResult:
+    """Untargeted Carlini-Wagner L2 attack, batched (defaults: the paper's Sec. 8 settings).
+
+    Per chunk of `batch` inputs: `binary_steps` times, `minimise_for_c` with the current c
+    (starting at initial_c), then `next_c`. Each binary step restarts at the clean input with a
+    fresh Adam. `progress(done, total)` is called after every binary step of every chunk."""
+    x, y = check_batch(model, x, y)
+    steps = check_count(steps, "steps")
+    binary_steps = check_count(binary_steps, "binary_steps")
+    batch = check_count(batch, "batch")
+    lr = check_number(lr, "lr", positive=True)
+    initial_c = check_number(initial_c, "initial_c", positive=True)
+    kappa = check_number(kappa, "kappa", nonnegative=True)
+    n = len(x)
+    best = Best.start(x)
+    total_iters = 0
+    n_chunks = (n + batch - 1) // batch
+    for ci, i in enumerate(range(0, n, batch)):
+        rows = np.arange(i, min(i + batch, n))
+        c = np.full(len(rows), initial_c)
+        lower, upper = np.zeros(len(rows)), np.full(len(rows), 1e10)
+        for bs in range(binary_steps):
+            succeeded, iters = minimise_for_c(model, x[rows], y[rows], c, best, rows, steps, lr,
+                                              kappa, abort_early)
+            total_iters += iters
+            best.c[rows[succeeded]] = np.minimum(best.c[rows[succeeded]], c[succeeded])
+            c = next_c(c, lower, upper, succeeded)
+            if progress is not None:
+                progress(ci * binary_steps + bs + 1, n_chunks * binary_steps)
+    return CWResult(best.x, best.l2.astype(np.float32), np.isfinite(best.l2), best.c,
+                    total_iters)

@@ -1,0 +1,165 @@
+"""Files on disk: atomic writes, and the model file format with a loader that checks everything.
+
+Atomic write: the bytes go to a temporary file in the target's folder, which is then renamed
+over the target (`os.replace`, atomic on POSIX). A reader sees the old file or the new one,
+never half of one; an interrupted run leaves no truncated file behind. The file gets the mode a
+plain `open(path, "w")` would give it (0666 minus the process umask), not mkstemp's 0600.
+
+Model file (.npz, never pickled): one array `meta` holding a JSON object, and the weights
+W0, b0, W1, b1, ... of each dense layer (W: (in, out), b: (out,)). `read_model_file` refuses a
+file that is not such an archive, lacks a key or an array, has a wrong shape, or holds NaN or
+infinite weights, and says which.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+FORMAT_VERSION = 1
+META_KEYS = ("format_version", "hidden", "caps", "activation", "c", "seed", "n_in", "n_out")
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, unreadable, or not a complete nprelu model."""
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (/proc), else the classic
+    set-and-restore."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> Path:
+    """Write a file atomically: `write(f)` fills a temporary file, which is then renamed to
+    `path`. Creates the parent folder. The file's mode is 0666 & ~umask, as for open()."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give a file name such as {path}/model.npz")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    return atomic_write(path, lambda f: f.write(data))
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail now, not after hours of training, if `path` cannot be written as a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"--out {path} is a folder; give a file name such as "
+                                f"{path / 'model.npz'}")
+    parent = path.parent
+    probe = parent
+    while not probe.exists():  # the folder will be created: can its first existing ancestor be?
+        probe = probe.parent
+    if not probe.is_dir():
+        raise NotADirectoryError(f"cannot write {path}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write {path}: no permission to write in {probe}")
+    return path
+
+
+def layer_shapes(n_in: int, hidden, n_out: int) -> list[tuple[int, int]]:
+    sizes = (n_in, *hidden, n_out)
+    return [(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1)]
+
+
+def write_model_file(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> Path:
+    """Save `meta` (JSON-able) and named arrays as an uncompressed .npz, atomically."""
+    payload = {"meta": np.array(json.dumps(dict(meta, format_version=FORMAT_VERSION))),
+               **arrays}
+    return atomic_write(path, lambda f: np.savez(f, **payload))
+
+
+def read_model_file(path: str | os.PathLike) -> tuple[dict, list[tuple[np.ndarray, np.ndarray]]]:
+    """Read and fully check a model file. Returns (meta, [(W, b) per dense layer]).
+
+    Never unpickles anything. Raises FileNotFoundError or ModelFileError naming what is wrong."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no model file at {path}")
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file (.npz)")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            head = f.read(6)
+        what = "a single NumPy array (.npy)" if head == b"\x93NUMPY" else "not a zip archive"
+        raise ModelFileError(f"{path} is {what}, not an nprelu model (.npz written by "
+                             "MLP.save or `nprelu train --out`)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            names = set(f.files)
+            if "meta" not in names:
+                raise ModelFileError(f"{path} has no 'meta' entry: not an nprelu model file")
+            meta = json.loads(str(f["meta"]))
+            arrays = {k: f[k] for k in names - {"meta"}}
+    except ModelFileError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, json.JSONDecodeError) as err:
+        raise ModelFileError(f"{path} is damaged or not an nprelu model file: {err}") from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{path}: 'meta' is not a JSON object")
+    missing = [k for k in META_KEYS if k not in meta]
+    if missing:
+        raise ModelFileError(f"{path}: metadata lacks {', '.join(missing)}; the file is "
+                             "incomplete or from another program")
+    if meta["format_version"] != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: model format {meta['format_version']!r}, this nprelu "
+                             f"reads format {FORMAT_VERSION}")
+    try:
+        shapes = layer_shapes(int(meta["n_in"]), [int(h) for h in meta["hidden"]],
+                              int(meta["n_out"]))
+    except (TypeError, ValueError):
+        raise ModelFileError(f"{path}: metadata has a bad hidden/n_in/n_out entry") from None
+    wanted = {f"{k}{i}" for i in range(len(shapes)) for k in "Wb"}
+    missing, extra = sorted(wanted - arrays.keys()), sorted(arrays.keys() - wanted)
+    if missing:
+        raise ModelFileError(f"{path}: weight arrays {', '.join(missing)} are missing (a net "
+                             f"with hidden {meta['hidden']} needs {', '.join(sorted(wanted))})")
+    if extra:
+        raise ModelFileError(f"{path}: unexpected arrays {', '.join(extra)} for a net with "
+                             f"hidden {meta['hidden']}")
+    layers = []
+    for i, (n_in, n_out) in enumerate(shapes):
+        W, b = arrays[f"W{i}"], arrays[f"b{i}"]
+        if W.shape != (n_in, n_out) or b.shape != (n_out,):
+            raise ModelFileError(f"{path}: layer {i} has W {W.shape} and b {b.shape}, expected "
+                                 f"{(n_in, n_out)} and {(n_out,)}")
+        for name, a in ((f"W{i}", W), (f"b{i}", b)):
+            if not np.issubdtype(a.dtype, np.floating):
+                raise ModelFileError(f"{path}: {name} has dtype {a.dtype}, expected float")
+            bad = int(np.count_nonzero(~np.isfinite(a)))
+            if bad:
+                raise ModelFileError(f"{path}: {name} holds {bad} NaN or infinite weights; the "
+                                     "model is broken (did its training diverge?)")
+        layers.append((W, b))
+    return meta, layers
