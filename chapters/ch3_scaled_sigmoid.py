@@ -1,28 +1,64 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
-# # Section 3.3 — can a scaled sigmoid or tanh do the capping? (Fig. 3)
+# # Section 3.3 — Could a scaled sigmoid or tanh do the capping? (Fig. 3)
 #
-# sigma(c z) narrows as c grows (Fig. 3), so a large c looks like a sharp, bounded activation.
-# The paper argues that training defeats this: the layer's weights can shrink so that c z stays
-# in the same range as before. We check that claim directly: train (392, 196) sigmoid nets with
-# c = 1 and c = 10 and compare, epoch by epoch, the spread of the weights and the spread of the
-# argument c z that reaches the sigmoid.
+# **The question.** Sigmoid and tanh are bounded already. Multiplying their argument by a
+# constant c > 1, σ(c·z), narrows the region where they are not flat (Fig. 3), so a large c
+# looks like a sharp, bounded activation, a soft cap.
+#
+# **What the paper claims** (in words, without an experiment): training defeats this. The
+# layer's weights are part of z, so training can shrink them until c·z is back in the range
+# it had with c = 1, and the activation is wide again.
+#
+# **What we add.** An experiment that checks the claim: (392, 196) sigmoid nets with c = 1
+# and c = 10, trained side by side, with the spread of the weights and of the argument c·z
+# that reaches the sigmoid recorded after every epoch.
+
+# %% [markdown]
+# ## Settings
 
 # %%
+QUICK = True
+
 import numpy as np
 
 import nprelu as nr
-from nprelu.experiments import Context, chapter_main, setup_plots
+from nprelu import plotting
+from nprelu.run import chapter
 
+ctx = chapter("ch3s", quick=QUICK)
+x_train, y_train = ctx.train_set()
+x_test, y_test = ctx.test_set()
 CS = (1.0, 10.0)
 
+# %% [markdown]
+# ## Fig. 3: a larger c narrows the transition
+#
+# `fn` is each activation's plain NumPy definition (nprelu/activations.py).
 
-def plot_shapes(ctx: Context) -> None:
-    plt = setup_plots()
-    z = np.linspace(-6, 6, 400)[:, None]
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=False)
+
+# %%
+@plotting.styled
+def shapes_figure():
+    z = np.linspace(-6, 6, 400)
+    fig, axes = plotting.figure(1, 2, (8, 3.2))
+    axes = axes.ravel()
     for c in (0.5, 1, 2, 5, 10):
-        axes[0].plot(z, nr.scaled_sigmoid(c).forward(z), label=f"c = {c:g}")
-        axes[1].plot(z, nr.scaled_tanh(c).forward(z), label=f"c = {c:g}")
+        axes[0].plot(z, nr.scaled_sigmoid(c).fn(z), label=f"c = {c:g}")
+        axes[1].plot(z, nr.scaled_tanh(c).fn(z), label=f"c = {c:g}")
     axes[0].set_title("σ(c·z), sigmoid")
     axes[1].set_title("tanh(c·z)")
     for ax in axes:
@@ -30,46 +66,61 @@ def plot_shapes(ctx: Context) -> None:
     axes[0].set_ylabel("activation")
     axes[0].legend()
     fig.suptitle("Fig. 3: a larger c narrows the transition")
-    ctx.save_figure(fig, "fig3_scaled_sigmoid")
+    return fig
 
 
-def weight_shrinkage(ctx: Context, seed: int) -> dict:
-    """Train one sigmoid net per c, one epoch at a time, recording weight and c*z spread."""
-    (x, y), (xt, yt) = ctx.data
+ctx.figure(shapes_figure(), "fig3_scaled_sigmoid")
+
+# %% [markdown]
+# ## Training, one epoch at a time
+#
+# For each c, one sigmoid net; after every epoch (and before the first) we record the standard
+# deviation of the first two layers' weights, of c·z on 1000 test images, and the test
+# accuracy. One Adam optimizer per net carries its state across the epochs.
+
+
+# %%
+def weight_shrinkage(seed, x, y, x_test, y_test, epochs):
+    """Per c: the spread of the weights W and of c*z per hidden layer, and the test accuracy,
+    epoch by epoch."""
     out = {}
     for c in CS:
         model = nr.MLP((392, 196), activation="sigmoid", c=c, seed=seed)
         opt = nr.Adam([model.params], lr=1e-3)
-        hist = []
-        for epoch in range(ctx.settings.epochs + 1):
+        history = []
+        for epoch in range(epochs + 1):
             if epoch:
                 nr.train(model, x, y, epochs=1, seed=seed + epoch, optimizer=opt, progress=False)
-            zs = [z for (_, z, _) in model.forward(xt[:1000])[1]]
-            hist.append({"epoch": epoch,
-                         "w_std": [float(d.W.std()) for d in model.dense[:2]],
-                         "cz_std": [float((c * z).std()) for z in zs],
-                         "acc": 100 * nr.accuracy(model, xt, yt)})
-        out[str(c)] = hist
+            zs = [z for (_, z, _) in model.forward(x_test[:1000])[1]]
+            history.append({"epoch": epoch,
+                            "w_std": [float(d.W.std()) for d in model.dense[:2]],
+                            "cz_std": [float((c * z).std()) for z in zs],
+                            "acc": 100 * nr.accuracy(model, x_test, y_test)})
+        out[str(c)] = history
     return out
 
 
-def run(ctx: Context) -> dict:
-    plot_shapes(ctx)
-    per_seed = {s: ctx.record(f"sec3_sigmoid_seed{s}", lambda s=s: weight_shrinkage(ctx, s),
-                              {"cs": CS, "hidden": [392, 196]}, s)["numbers"]
-                for s in ctx.seeds}
-    plt = setup_plots()
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
-    rec = per_seed[ctx.seeds[0]]
+records = ctx.records({f"sec3_sigmoid_seed{s}": (weight_shrinkage, s, x_train, y_train, x_test,
+                                                 y_test, ctx.settings.epochs)
+                       for s in ctx.seeds})
+
+# %% [markdown]
+# ## Do the weights shrink?
+
+
+# %%
+@plotting.styled
+def shrinkage_figure(history_by_c, seed):
+    fig, axes = plotting.figure(1, 3, (11, 3.2))
+    axes = axes.ravel()
     for c in CS:
-        h = rec[str(c)]
+        h = history_by_c[str(c)]
         ep = [r["epoch"] for r in h]
         for layer in (0, 1):
             ls = "-" if layer == 0 else ":"
-            axes[0].plot(ep, [r["w_std"][layer] for r in h], ls, marker="o", ms=3,
-                         label=f"c = {c:g}, HL{layer + 1}")
-            axes[1].plot(ep, [r["cz_std"][layer] for r in h], ls, marker="o", ms=3,
-                         label=f"c = {c:g}, HL{layer + 1}")
+            label = f"c = {c:g}, HL{layer + 1}"
+            axes[0].plot(ep, [r["w_std"][layer] for r in h], ls, marker="o", ms=3, label=label)
+            axes[1].plot(ep, [r["cz_std"][layer] for r in h], ls, marker="o", ms=3, label=label)
         axes[2].plot(ep[1:], [r["acc"] for r in h][1:], marker="o", ms=3, label=f"c = {c:g}")
     axes[0].set_ylabel("std of the weights W")
     axes[1].set_ylabel("std of c·z (sigmoid argument)")
@@ -79,11 +130,20 @@ def run(ctx: Context) -> dict:
     axes[0].legend()
     axes[2].legend()
     fig.suptitle(f"Sec. 3.3: does training shrink the weights of a scaled sigmoid? "
-                 f"(seed {ctx.seeds[0]})")
-    ctx.save_figure(fig, "fig3b_sigmoid_weights")
-    return per_seed
+                 f"(seed {seed})")
+    return fig
 
 
-# %%
-if __name__ == "__main__":
-    chapter_main(run)
+seed0 = ctx.seeds[0]
+ctx.figure(shrinkage_figure(records[f"sec3_sigmoid_seed{seed0}"], seed0),
+           "fig3b_sigmoid_weights")
+
+# %% [markdown]
+# ## What we measured, and what it means
+#
+# At the paper's settings (20 epochs, seed 0) the weights of the c = 10 net did **not**
+# shrink: they grew, only more slowly than with c = 1 (HL1 weight std 0.041 → 0.158, against
+# 0.041 → 0.245 for c = 1), and the argument c·z spread out from std 3.7 to 52.5 (c = 1:
+# 0.37 → 5.95). The c = 10 units end up *more* saturated, not less. The paper's argument is
+# possible in principle but is not what Adam does here in 20 epochs; test accuracy 97.43 %
+# (c = 10) against 98.17 % (c = 1).

@@ -1,61 +1,189 @@
-"""The `nprelu` command line: train, eval, attack, reproduce, bench."""
+"""The `nprelu` command line (also `python -m nprelu`): train, eval, attack, reproduce, bench.
+
+Every error the user can fix is one line on stderr, `nprelu CMD: error: ...`, and exit code 2;
+Ctrl-C prints how to resume and exits with 130.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 
 import numpy as np
 
+from .progress import bar, on_terminal, plural
+from .run import add_run_options, positive_int
 
-def _parse_caps(items: list[str]) -> dict[int, float]:
-    caps = {}
+EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
+
+
+# ----------------------------------------------------------------------------- argument types
+def nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expects a whole number >= 0, got {value}")
+    return value
+
+
+def _float(text: str, positive: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a number, got {text!r}") from None
+    ok = math.isfinite(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        raise argparse.ArgumentTypeError(
+            f"expects a finite number {'> 0' if positive else '>= 0'}, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    return _float(text, positive=True)
+
+
+def nonneg_float(text: str) -> float:
+    return _float(text, positive=False)
+
+
+def parse_caps(items: list[str] | None) -> dict[int, float]:
+    """['2=0.1', '1=0.05'] -> {2: 0.1, 1: 0.05}; each hidden layer at most once."""
+    caps: dict[int, float] = {}
     for item in items or []:
         try:
             hl, beta = item.split("=")
-            caps[int(hl)] = float(beta)
+            hl, beta = int(hl), float(beta)
         except ValueError:
-            raise SystemExit(f"--cap expects HL=BETA such as 2=0.1, got {item!r}") from None
+            raise ValueError(f"--cap expects HL=BETA such as 2=0.1, got {item!r}") from None
+        if hl in caps:
+            raise ValueError(f"--cap names HL{hl} twice ({hl}={caps[hl]:g} and {item}); give "
+                             "each hidden layer once")
+        caps[hl] = beta
     return caps
 
 
+# ----------------------------------------------------------------------------- commands
 def cmd_train(args) -> None:
+    from threadpoolctl import threadpool_limits
+
     import nprelu as nr
 
-    (x, y), (xt, yt) = nr.load_mnist(args.data)
-    model = nr.MLP(tuple(args.hidden), caps=_parse_caps(args.cap), seed=args.seed)
-    print(f"training {model} for {args.epochs} epochs, batch {args.batch_size}")
+    from .files import check_writable
+
+    check_writable(args.out)  # before training, not after it
+    model = nr.MLP(tuple(args.hidden), caps=parse_caps(args.cap), seed=args.seed)
+    x, y = nr.load_mnist_split("train", args.data)
+    x_test, y_test = nr.load_mnist_split("test", args.data)
+    print(f"training {model} for {plural(args.epochs, 'epoch')}, batch "
+          f"{args.batch_size}, lr {args.lr:g}, seed {args.seed}, "
+          f"{plural(args.threads, 'BLAS thread')}")
     t0 = time.perf_counter()
-    nr.train(model, x, y, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-             seed=args.seed)
+    with threadpool_limits(args.threads):
+        nr.train(model, x, y, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                 seed=args.seed, desc=repr(model))
     print(f"trained in {time.perf_counter() - t0:.1f} s; "
-          f"test accuracy {100 * nr.accuracy(model, xt, yt):.2f} %")
+          f"test accuracy {100 * nr.accuracy(model, x_test, y_test):.2f} %")
     print(f"saved {model.save(args.out)}")
+
+
+def _load(args):
+    import nprelu as nr
+
+    model = nr.MLP.load(args.model)
+    if args.cap:
+        model.set_caps(parse_caps(args.cap))
+    return model
 
 
 def cmd_eval(args) -> None:
     import nprelu as nr
 
-    _, (xt, yt) = nr.load_mnist(args.data)
-    model = nr.MLP.load(args.model)
-    if args.cap:
-        model.set_caps(_parse_caps(args.cap))
-    print(f"{model}: test accuracy {100 * nr.accuracy(model, xt, yt):.2f} %")
+    model = _load(args)
+    x, y = nr.load_mnist_split("test", args.data)
+    print(f"{model}: test accuracy {100 * nr.accuracy(model, x, y):.2f} % "
+          f"({len(x)} test images)")
+
+
+ATTACK_OPTIONS = {"fgsm": {"eps"}, "pgd": {"eps", "step", "iters"},
+                  "cw": {"cw_steps", "cw_binary_steps", "cw_lr", "cw_c"}}
+DEFAULTS = {"eps": 0.1, "step": 0.01, "iters": 10, "cw_steps": 10000, "cw_binary_steps": 9,
+            "cw_lr": 0.01, "cw_c": 1e-3}
+
+
+def cmd_attack(args) -> None:
+    import nprelu as nr
+
+    given = {k for k in DEFAULTS if getattr(args, k) is not None}
+    wrong = sorted(given - ATTACK_OPTIONS[args.method])
+    if wrong:
+        names = ", ".join("--" + w.replace("_", "-") for w in wrong)
+        fits = ", ".join("--" + o.replace("_", "-") for o in sorted(ATTACK_OPTIONS[args.method]))
+        raise ValueError(f"{names} do{'es' if len(wrong) == 1 else ''} not apply to --method "
+                         f"{args.method} (its options: {fits})")
+    opt = {k: DEFAULTS[k] if getattr(args, k) is None else getattr(args, k) for k in DEFAULTS}
+    model = _load(args)
+    x_all, y_all = nr.load_mnist_split("test", args.data)
+    if args.n > len(x_all):
+        raise ValueError(f"-n {args.n} is more than the {len(x_all)} test images")
+    x, y = x_all[: args.n], y_all[: args.n]
+    correct = model.predict(x) == y
+    t0 = time.perf_counter()
+    if args.method == "fgsm":
+        what = f"FGSM, eps {opt['eps']:g}"
+        adv = nr.fgsm(model, x, y, opt["eps"])
+    elif args.method == "pgd":
+        what = f"PGD, eps {opt['eps']:g}, step {opt['step']:g}, {opt['iters']} iterations"
+        adv = nr.pgd(model, x, y, opt["eps"], opt["step"], opt["iters"])
+    else:
+        what = (f"CW-L2, {opt['cw_steps']} steps x {opt['cw_binary_steps']} binary steps, "
+                f"lr {opt['cw_lr']:g}, initial c {opt['cw_c']:g}")
+        print(f"{what} on the first {plural(len(x), 'test input')}")
+        with bar(desc="CW binary steps", unit="step") as steps_bar:
+
+            def tick(done: int, total: int) -> None:
+                steps_bar.total = total
+                steps_bar.update(done - steps_bar.n)
+                if not on_terminal():
+                    print(f"CW: binary step {done} of {total} done "
+                          f"({time.perf_counter() - t0:.0f} s)", flush=True)
+
+            res = nr.cw_l2(model, x, y, steps=opt["cw_steps"], lr=opt["cw_lr"],
+                           initial_c=opt["cw_c"], binary_steps=opt["cw_binary_steps"],
+                           progress=tick)
+        adv = res.x_adv
+        found = res.success & correct
+        median = np.median(res.l2[found]) if found.any() else float("nan")
+        print(f"CW found a misclassified point for {int(found.sum())} of the "
+              f"{int(correct.sum())} inputs classified correctly "
+              f"({100 * found.sum() / max(correct.sum(), 1):.2f} %); median L2 {median:.3f}")
+    secs = time.perf_counter() - t0
+    print(f"{model} on the first {plural(len(x), 'test image')}, {what} "
+          f"({secs:.2f} s)")
+    print(f"clean accuracy  {100 * correct.mean():6.2f} %")
+    print(f"robust accuracy {100 * nr.robust_accuracy(model, x, adv, y):6.2f} %  (correct "
+          "before and after the attack)")
+    if correct.any():
+        print(f"success rate    {100 * nr.success_rate(model, x, adv, y):6.2f} %  (of the "
+              "inputs classified correctly, the share the attack flips)")
 
 
 def cmd_reproduce(args) -> None:
     from .reproduce import reproduce
 
     reproduce(quick=args.quick, only=args.only, seeds=args.seeds, force=args.force,
-              cw_samples=args.cw_samples, jobs=args.jobs)
+              cw_samples=args.cw_samples, results=args.results, cache=args.cache,
+              threads=args.threads)
 
 
 def cmd_bench(bench_args: list[str]) -> None:
     """Run benchmarks/bench.py of the source checkout with the remaining arguments."""
     import runpy
 
-    from .experiments import ROOT
+    from .run import ROOT
 
     script = ROOT / "benchmarks" / "bench.py"
     if not script.exists():
@@ -65,90 +193,109 @@ def cmd_bench(bench_args: list[str]) -> None:
     runpy.run_path(str(script), run_name="__main__")
 
 
-def cmd_attack(args) -> None:
-    import nprelu as nr
+# ----------------------------------------------------------------------------- the parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nprelu", description="Is ReLU Adversarially Robust? -- train, attack and "
+        "reproduce the paper's experiments (NumPy + numba).")
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
-    _, (xt, yt) = nr.load_mnist(args.data)
-    x, y = xt[: args.n], yt[: args.n]
-    model = nr.MLP.load(args.model)
-    if args.cap:
-        model.set_caps(_parse_caps(args.cap))
-    t0 = time.perf_counter()
-    if args.method == "fgsm":
-        adv = nr.fgsm(model, x, y, args.eps)
-    elif args.method == "pgd":
-        adv = nr.pgd(model, x, y, args.eps, args.step, args.iters)
-    else:
-        res = nr.cw_l2(model, x, y, steps=args.iters, binary_steps=args.binary_steps)
-        adv = res.x_adv
-        ok = res.success
-        print(f"CW found a misclassified point for {100 * ok.mean():.2f} % of inputs; median L2 "
-              f"{np.median(res.l2[ok]) if ok.any() else float('nan'):.3f}")
-    secs = time.perf_counter() - t0
-    print(f"{model} on {len(x)} test images, {args.method} ({secs:.2f} s)")
-    print(f"clean accuracy  {100 * nr.accuracy(model, x, y):6.2f} %")
-    print(f"robust accuracy {100 * nr.accuracy(model, adv, y):6.2f} %")
-    print(f"success rate    {100 * nr.success_rate(model, x, adv, y):6.2f} %")
+    def data_option(p):
+        p.add_argument("--data", default=None, metavar="DIR",
+                       help="folder with the MNIST .gz files (default: data/mnist/ of this "
+                            "checkout, or $NPRELU_MNIST_DIR)")
 
+    def cap_option(p, what):
+        p.add_argument("--cap", nargs="+", metavar="HL=BETA",
+                       help=f"{what}, e.g. --cap 2=0.1 (hidden layers numbered from 1; "
+                            "default: no cap)")
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="nprelu", description=__doc__)
-    sub = parser.add_subparsers(dest="cmd", required=True)
-
-    p = sub.add_parser("train", help="train an MLP on MNIST and save it")
-    p.add_argument("--hidden", type=int, nargs="+", default=[392, 196])
-    p.add_argument("--cap", nargs="*", metavar="HL=BETA", help="e.g. --cap 2=0.1")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data", default=None, help="folder with the MNIST .gz files")
-    p.add_argument("--out", default="model.npz")
+    p = sub.add_parser("train", help="train an MLP on MNIST and save it",
+                       description="Train an MLP on the 60000 MNIST training images.")
+    p.add_argument("--hidden", type=positive_int, nargs="+", default=[392, 196], metavar="H",
+                   help="hidden layer sizes (default: 392 196, the paper's general net)")
+    cap_option(p, "cap hidden layers with a capped ReLU")
+    p.add_argument("--epochs", type=positive_int, default=20, help="epochs (default: 20)")
+    p.add_argument("--batch-size", type=positive_int, default=32,
+                   help="mini-batch size (default: 32)")
+    p.add_argument("--lr", type=positive_float, default=1e-3,
+                   help="Adam learning rate (default: 0.001)")
+    p.add_argument("--seed", type=nonneg_int, default=0,
+                   help="seed of the initial weights and the shuffling (default: 0)")
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="BLAS threads; the weights depend on it in their last bits "
+                        "(default: 1)")
+    data_option(p)
+    p.add_argument("--out", default="model.npz", metavar="FILE",
+                   help="where to save the model (default: model.npz)")
     p.set_defaults(fn=cmd_train)
 
-    p = sub.add_parser("eval", help="print the clean test accuracy of a saved model")
-    p.add_argument("model")
-    p.add_argument("--cap", nargs="*", metavar="HL=BETA", help="evaluate at other caps")
-    p.add_argument("--data", default=None)
+    p = sub.add_parser("eval", help="print the clean test accuracy of a saved model",
+                       description="Clean accuracy of a saved model on the MNIST test set.")
+    p.add_argument("model", help="a model file written by `nprelu train` or MLP.save")
+    cap_option(p, "evaluate with other caps")
+    data_option(p)
     p.set_defaults(fn=cmd_eval)
 
-    p = sub.add_parser("attack", help="attack a saved model on the MNIST test set")
-    p.add_argument("model")
-    p.add_argument("--method", choices=("fgsm", "pgd", "cw"), default="pgd")
-    p.add_argument("--eps", type=float, default=0.1)
-    p.add_argument("--step", type=float, default=0.01)
-    p.add_argument("--iters", type=int, default=10, help="PGD iterations / CW steps")
-    p.add_argument("--binary-steps", type=int, default=9, help="CW binary search steps")
-    p.add_argument("-n", type=int, default=10000, help="number of test images")
-    p.add_argument("--cap", nargs="*", metavar="HL=BETA")
-    p.add_argument("--data", default=None)
+    p = sub.add_parser("attack", help="attack a saved model on the MNIST test set",
+                       description="Attack a saved model on the first N MNIST test images. "
+                       "FGSM takes --eps; PGD takes --eps, --step, --iters; CW-L2 has no eps "
+                       "bound and takes the --cw-* options.")
+    p.add_argument("model", help="a model file written by `nprelu train` or MLP.save")
+    p.add_argument("--method", choices=("fgsm", "pgd", "cw"), default="pgd",
+                   help="the attack (default: pgd)")
+    p.add_argument("--eps", type=nonneg_float, default=None,
+                   help="L-inf bound, fgsm and pgd (default: 0.1)")
+    p.add_argument("--step", type=nonneg_float, default=None,
+                   help="PGD step size (default: 0.01)")
+    p.add_argument("--iters", type=nonneg_int, default=None,
+                   help="PGD iterations (default: 10)")
+    p.add_argument("--cw-steps", type=positive_int, default=None,
+                   help="CW Adam steps per binary step (default: 10000, the paper's)")
+    p.add_argument("--cw-binary-steps", type=positive_int, default=None,
+                   help="CW binary-search steps on c (default: 9)")
+    p.add_argument("--cw-lr", type=positive_float, default=None,
+                   help="CW Adam learning rate (default: 0.01)")
+    p.add_argument("--cw-c", type=positive_float, default=None,
+                   help="CW initial trade-off constant c (default: 0.001)")
+    p.add_argument("-n", type=positive_int, default=10000,
+                   help="attack the first N test images (default: 10000, all)")
+    cap_option(p, "attack the model with other caps")
+    data_option(p)
     p.set_defaults(fn=cmd_attack)
 
-    p = sub.add_parser("reproduce", help="run every chapter; write results/")
-    p.add_argument("--quick", action="store_true", help="small settings (minutes)")
-    p.add_argument("--only", default=None, help="e.g. ch4,ch8 (chapters: "
-                   "ch8 ch4 ch3 ch3s ch7 ch5 ch6 ch9)")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="chapters run at once, each in its own process (default 1)")
-    p.add_argument("--seeds", default="0", help="e.g. 0,1,2: mean ± std in every table")
-    p.add_argument("--force", action="store_true", help="retrain and recompute everything")
-    p.add_argument("--cw-samples", type=int, default=None, help="CW inputs per model")
+    p = sub.add_parser("reproduce", help="run every chapter; write results/",
+                       description="Run the chapters (paper order) and write results/. "
+                       "Finished models and records are cached: rerun to resume.")
+    add_run_options(p)
+    p.add_argument("--only", default=None, metavar="ch4,ch8",
+                   help="run only these chapters: ch3 ch3s ch4 ch5 ch6 ch7 ch8 ch9 "
+                        "(default: all)")
     p.set_defaults(fn=cmd_reproduce)
 
     p = sub.add_parser("bench", help="speed against PyTorch (benchmarks/bench.py)",
                        add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER,
                    help="passed on: --quick, --no-jit, --repeats N, --threads N, -h")
+    return parser
 
+
+def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"]:  # every later argument belongs to bench.py, -h included
-        return cmd_bench(argv[1:])
-    args = parser.parse_args(argv)
+    cmd = argv[0] if argv else "nprelu"
     try:
+        if argv[:1] == ["bench"]:  # every later argument belongs to bench.py, -h included
+            return cmd_bench(argv[1:])
+        args = build_parser().parse_args(argv)
+        cmd = args.cmd
         args.fn(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"nprelu {args.cmd}: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print(f"\nnprelu {cmd}: interrupted. Finished models and records are saved; rerun the "
+              "same command to resume.", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except (ValueError, OSError, RuntimeError) as err:
+        print(f"nprelu {cmd}: error: {err}", file=sys.stderr)
+        raise SystemExit(EXIT_ERROR) from None
 
 
 if __name__ == "__main__":

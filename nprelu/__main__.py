@@ -1,0 +1,5 @@
+"""`python -m nprelu ...` does what the `nprelu` command does."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,103 @@
+"""The paper in numbers: its published results, its experimental settings, and its grids.
+
+Everything a chapter needs to know about *what the paper did* lives here, once: the attack
+settings of each section, the nets and caps it sweeps, Table 1 as published, and the two sets of
+run settings (the paper's, and a quick smoke-test version of them). Where the paper is silent
+we choose, and say so next to the value (see ../shared/DESIGN.md for the reasons).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .checks import check_count
+
+# ----------------------------------------------------------------------------- attacks
+# Sec. 3.1: PGD crafted on the uncapped 392-196-98 net (eps 20/256, step 2/256, 20 iterations)
+SEC3_PGD = dict(eps=20 / 256, step=2 / 256, iters=20)
+# Secs. 4, 5 and 8 (Table 1): PGD with eps 0.1, step 0.01, 10 iterations; FGSM with eps 0.1
+PGD_EVAL = dict(eps=0.1, step=0.01, iters=10)
+FGSM_EPS = 0.1
+# Sec. 8: CW-L2 with 10000 iterations, learning rate 0.01, initial c 0.001, 9 binary steps
+CW_PAPER = dict(steps=10000, lr=0.01, initial_c=1e-3, binary_steps=9)
+# Sec. 6: the zero-gradient search (step: our choice, as PGD's; the paper gives none)
+ZERO_GRAD_STEP = 0.01
+
+# ----------------------------------------------------------------------------- nets
+SEC3_HIDDEN = (392, 196, 98)  # Sec. 3.1: three hidden layers
+NETS = {"general": (392, 196), "reversed": (196, 392), "equal": (784, 784)}  # Secs. 4 and 5
+CAP_SETS = {"HL1": (1,), "HL2": (2,), "HL12": (1, 2)}  # which hidden layers a sweep net caps
+SEC3_CAP_SETS = {"HL1": (1,), "HL2": (2,), "HL3": (3,), "HL123": (1, 2, 3)}
+
+# ----------------------------------------------------------------------------- Table 1
+TABLE1_HIDDEN = (392, 196)
+TABLE1_BETAS = (None, 1.0, 0.1, 0.01)  # the cap of HL2; None = uncapped
+TABLE1_TRAINING = (None, "fgsm", "pgd")  # adversarial fine-tuning after clean training
+TRAINING_TITLES = {None: "clean training", "fgsm": "+ FGSM training", "pgd": "+ PGD training"}
+
+# Published Table 1 (percent): (max value, adversarial training) -> clean, FGSM, PGD, CW
+PAPER_TABLE1 = {
+    (None, None): (98.49, 41.77, 9.47, 0.00),
+    (1.0, None): (98.46, 41.24, 7.45, 0.00),
+    (0.1, None): (98.06, 68.04, 39.79, 5.56),
+    (0.01, None): (97.88, 92.37, 89.61, 8.07),
+    (None, "fgsm"): (98.26, 91.44, 85.12, 0.19),
+    (1.0, "fgsm"): (98.35, 92.46, 81.88, 0.18),
+    (0.1, "fgsm"): (98.18, 93.00, 90.37, 3.50),
+    (0.01, "fgsm"): (97.10, 94.07, 96.36, 8.21),
+    (None, "pgd"): (98.67, 91.85, 86.74, 0.10),
+    (1.0, "pgd"): (98.49, 93.32, 87.09, 0.11),
+    (0.1, "pgd"): (98.09, 92.64, 92.85, 3.62),
+    (0.01, "pgd"): (96.55, 89.21, 95.43, 8.00),
+}
+TABLE1_COLUMNS = ("clean", "fgsm", "pgd", "cw")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that differs between the paper's settings and a quick smoke run."""
+
+    quick: bool = False
+    epochs: int = 20  # clean training epochs (Sec. 8: twenty)
+    adv_epochs: int = 10  # adversarial fine-tuning epochs (Sec. 8: ten)
+    n_train: int = 60000
+    n_test: int = 10000
+    init_betas: tuple = (0.01, 0.1, 1.0)  # Secs. 4-6: the beta the nets are trained with
+    eval_betas: tuple = tuple(np.round(np.arange(0.01, 0.1501, 0.01), 2).tolist())  # 0.01..0.15
+    ch3_betas: tuple = (0.01, 0.1, 1.0, 10.0, 100.0)
+    zg_betas: tuple = (0.01, 0.03, 0.05, 0.07, 0.09, 0.11, 0.13, 0.15)
+    zg_samples: int = 1000  # the first 1000 test inputs, as for the audit and Fig. 11
+    zg_iters: int = 1000
+    cw_samples: int = 500  # CW on the first 500 test inputs (the paper does not say how many)
+    cw_steps: int = 10000
+    cw_binary_steps: int = 9
+    smap_samples: int = 1000
+    audit_samples: int = 1000
+    audit_iters: int = 100
+    audit_restarts: int = 4
+    audit_square_queries: int = 5000
+    blas_threads: int = 1  # BLAS threads for training and evaluation: part of every result
+
+    @classmethod
+    def make(cls, quick: bool, **overrides) -> Settings:
+        """The paper's settings, or the quick ones; `overrides` (None = keep) replace fields."""
+        if quick:
+            base = cls(quick=True, epochs=2, adv_epochs=1, n_train=10000, n_test=500,
+                       eval_betas=(0.01, 0.05, 0.1, 0.15), ch3_betas=(0.01, 1.0, 100.0),
+                       zg_betas=(0.01, 0.1), zg_samples=20, zg_iters=200, cw_samples=20,
+                       cw_steps=200, cw_binary_steps=4, smap_samples=100, audit_samples=100,
+                       audit_iters=20, audit_restarts=1, audit_square_queries=200)
+        else:
+            base = cls()
+        chosen = {k: v for k, v in overrides.items() if v is not None}
+        for k in ("cw_samples", "blas_threads", "n_test", "n_train"):
+            if k in chosen:
+                check_count(chosen[k], k)
+        return replace(base, **chosen)
+
+    def cw(self) -> dict:
+        """Keyword arguments of cw_l2 at these settings (the paper's learning rate and c)."""
+        return dict(steps=self.cw_steps, lr=CW_PAPER["lr"], initial_c=CW_PAPER["initial_c"],
+                    binary_steps=self.cw_binary_steps)

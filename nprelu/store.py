@@ -1,0 +1,154 @@
+"""Where results live: the model cache and the JSON records.
+
+Model cache: one .npz per trained model, named by `model_key(spec)`, a hash of the model's whole
+recipe (nprelu.train.Spec, the BLAS thread count included) and CODE_VERSION. A finished model is
+never trained twice; an interrupted run resumes from what is on disk. A cached file that cannot
+be read is moved aside (to NAME.corrupt) with a message, and the model is trained again.
+
+Records: one JSON file per measurement (results/records/NAME.json): the numbers, the config
+they were computed from (the function's name and a description of its arguments: model keys,
+array shapes and hashes, settings), the wall time and the package versions. A record is reused
+only when its config matches exactly; anything else recomputes it. Every file is written
+atomically (nprelu.files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .files import ModelFileError, atomic_write_bytes
+from .model import MLP
+from .progress import say
+from .train import Spec
+from .version import VERSION
+
+# Bump when a change to training code changes what a cached model contains.
+CODE_VERSION = 1
+
+
+def model_key(spec: Spec) -> str:
+    """12 hex digits naming the cache file of `spec` (any field changes it)."""
+    blob = json.dumps([spec.as_dict(), CODE_VERSION], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def versions() -> dict:
+    import matplotlib
+    import numba
+
+    return {"nprelu": VERSION, "numpy": np.__version__, "numba": numba.__version__,
+            "matplotlib": matplotlib.__version__, "python": platform.python_version()}
+
+
+_HASHES: dict[int, tuple[np.ndarray, str]] = {}
+
+
+def array_digest(a: np.ndarray) -> str:
+    """sha1 of an array's bytes (memoised per array object while it lives)."""
+    hit = _HASHES.get(id(a))
+    if hit is not None and hit[0] is a:
+        return hit[1]
+    digest = hashlib.sha1(np.ascontiguousarray(a).tobytes()).hexdigest()[:16]
+    _HASHES[id(a)] = (a, digest)
+    return digest
+
+
+def describe(value):
+    """A JSON description of a record's argument, precise enough that any change shows."""
+    if isinstance(value, Spec):
+        return {"model": model_key(value), "label": value.label()}
+    if isinstance(value, np.ndarray):
+        return {"array": list(value.shape), "dtype": str(value.dtype),
+                "sha1": array_digest(value)}
+    if isinstance(value, dict):
+        return {str(k): describe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [describe(v) for v in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return {type(value).__name__: describe(asdict(value))}
+    if callable(value):
+        return getattr(value, "__qualname__", repr(value))
+    return jsonable(value)
+
+
+def jsonable(obj):
+    """Plain JSON types; NaN and infinities become None."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.floating, float)):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+class Store:
+    """The model cache (a folder of .npz) and the records (a folder of .json)."""
+
+    def __init__(self, cache: Path, records: Path):
+        self.cache, self.records = Path(cache), Path(records)
+
+    # ---------------------------------------------------------------- models
+    def model_path(self, spec: Spec) -> Path:
+        return self.cache / f"{model_key(spec)}.npz"
+
+    def has_model(self, spec: Spec) -> bool:
+        return self.model_path(spec).exists()
+
+    def load_model(self, spec: Spec) -> MLP | None:
+        """The cached model of `spec`, or None when there is none (or it was corrupt: the file
+        is then moved aside to NAME.corrupt, said on stdout, and the caller trains again)."""
+        path = self.model_path(spec)
+        if not path.exists():
+            return None
+        try:
+            return MLP.load(path)
+        except (ModelFileError, ValueError, OSError) as err:
+            aside = path.with_suffix(".corrupt")
+            path.replace(aside)
+            say(f"cached model for {spec.label()} could not be read ({err}); moved it to "
+                f"{aside} and training it again")
+            return None
+
+    def save_model(self, spec: Spec, model: MLP) -> Path:
+        return model.save(self.model_path(spec))
+
+    # ---------------------------------------------------------------- records
+    def record_path(self, name: str) -> Path:
+        return self.records / f"{name}.json"
+
+    def get_record(self, name: str, config: dict) -> dict | None:
+        """The stored record `name` if its config equals `config`, else None. A record file
+        that is not valid JSON is treated as missing (and will be overwritten)."""
+        path = self.record_path(name)
+        if not path.exists():
+            return None
+        try:
+            rec = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            say(f"record {path} is not readable JSON; computing it again")
+            return None
+        return rec if rec.get("config") == jsonable(config) else None
+
+    def put_record(self, name: str, config: dict, numbers, seconds: float,
+                   settings=None) -> dict:
+        rec = {"name": name, "config": jsonable(config), "numbers": jsonable(numbers),
+               "wall_seconds": round(seconds, 2), "date": time.strftime("%Y-%m-%d"),
+               "versions": versions()}
+        if settings is not None:
+            rec["settings"] = jsonable(asdict(settings))
+        atomic_write_bytes(self.record_path(name), json.dumps(rec, indent=1).encode())
+        return rec
