@@ -11,8 +11,8 @@ sitting exactly on a kink therefore passes no gradient.
 
 Each activation object has two faces:
 - `fn(z)` and `grad(z)`: plain NumPy, one line each, for reading and for tests;
-- `forward(z, b, a)` and `backward(z, a, da, dz, db, want_db)`: the fused numba kernels of
-  nprelu.kernels that the model runs (bias add + activation; derivative + bias gradient).
+- `forward(z, b, a)` and `backward(z, a, da, dz, db, want_db)`: what the model runs, the fused
+  numba kernels of nprelu.kernels (bias add + activation; derivative + bias gradient).
 tests/test_activations.py checks that both faces agree and that `grad` matches finite differences.
 """
 
@@ -61,15 +61,23 @@ class CappedReLU:
         K.capped_relu_backward(z, da, z.dtype.type(beta), dz, db, want_db)
 
 
-class ScaledSigmoid:
-    """a = sigma(c z) = 1 / (1 + exp(-c z)); derivative c a (1 - a) (smooth, no kink)."""
+class _Scaled:
+    """An activation of c z, the Sec. 3.3 way of narrowing sigmoid and tanh (c > 1)."""
+
+    kind = ""
 
     def __init__(self, c: float = 1.0):
         self.c = check_number(c, "c", positive=True)
 
     @property
     def name(self) -> str:
-        return f"sigmoid(c={self.c:g})"
+        return f"{self.kind}(c={self.c:g})"
+
+
+class ScaledSigmoid(_Scaled):
+    """a = sigma(c z) = 1 / (1 + exp(-c z)); derivative c a (1 - a) (smooth, no kink)."""
+
+    kind = "sigmoid"
 
     def fn(self, z: np.ndarray) -> np.ndarray:
         return 1 / (1 + np.exp(-self.c * z))
@@ -85,15 +93,10 @@ class ScaledSigmoid:
         K.sigmoid_backward(a, da, z.dtype.type(self.c), dz, db, want_db)
 
 
-class ScaledTanh:
+class ScaledTanh(_Scaled):
     """a = tanh(c z); derivative c (1 - a^2) (smooth, no kink)."""
 
-    def __init__(self, c: float = 1.0):
-        self.c = check_number(c, "c", positive=True)
-
-    @property
-    def name(self) -> str:
-        return f"tanh(c={self.c:g})"
+    kind = "tanh"
 
     def fn(self, z: np.ndarray) -> np.ndarray:
         return np.tanh(self.c * z)
@@ -102,10 +105,14 @@ class ScaledTanh:
         return self.c * (1 - np.tanh(self.c * z) ** 2)
 
     def forward(self, z, b, a) -> None:
-        K.tanh_forward(z, b, z.dtype.type(self.c), a)
+        """No numba kernel: the tanh net is in no experiment, so plain NumPy is fast enough."""
+        z += b
+        np.tanh(self.c * z, out=a)
 
     def backward(self, z, a, da, dz, db, want_db: bool, straight_through: bool = False) -> None:
-        K.tanh_backward(a, da, z.dtype.type(self.c), dz, db, want_db)
+        np.multiply(da, self.c * (1 - a * a), out=dz)
+        if want_db:
+            np.sum(dz, axis=0, out=db)
 
 
 Activation = CappedReLU | ScaledSigmoid | ScaledTanh

@@ -14,20 +14,13 @@ import time
 import numpy as np
 
 from .progress import bar, on_terminal, plural
-from .run import add_run_options, positive_int
+from .run import add_run_options, positive_int, whole_number
 
 EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
 
 
 # ----------------------------------------------------------------------------- argument types
-def nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expects a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expects a whole number >= 0, got {value}")
-    return value
+nonneg_int = whole_number(0)
 
 
 def _float(text: str, positive: bool) -> float:
@@ -108,23 +101,30 @@ def cmd_eval(args) -> None:
           f"({len(x)} test images)")
 
 
-ATTACK_OPTIONS = {"fgsm": {"eps"}, "pgd": {"eps", "step", "iters"},
-                  "cw": {"cw_steps", "cw_binary_steps", "cw_lr", "cw_c"}}
-DEFAULTS = {"eps": 0.1, "step": 0.01, "iters": 10, "cw_steps": 10000, "cw_binary_steps": 9,
-            "cw_lr": 0.01, "cw_c": 1e-3}
+# option -> (the methods it applies to, type, default, metavar, help)
+ATTACK_OPTIONS = {
+    "eps": (("fgsm", "pgd"), "nonneg_float", 0.1, "EPS", "L-inf bound, fgsm and pgd"),
+    "step": (("pgd",), "nonneg_float", 0.01, "STEP", "PGD step size"),
+    "iters": (("pgd",), "nonneg_int", 10, "N", "PGD iterations"),
+    "cw_steps": (("cw",), "positive_int", 10000, "N", "CW Adam steps per binary step"),
+    "cw_binary_steps": (("cw",), "positive_int", 9, "N", "CW binary-search steps on c"),
+    "cw_lr": (("cw",), "positive_float", 0.01, "LR", "CW Adam learning rate"),
+    "cw_c": (("cw",), "positive_float", 1e-3, "C", "CW initial trade-off constant c"),
+}
 
 
 def cmd_attack(args) -> None:
     import nprelu as nr
 
-    given = {k for k in DEFAULTS if getattr(args, k) is not None}
-    wrong = sorted(given - ATTACK_OPTIONS[args.method])
+    mine = sorted(k for k, (methods, *_) in ATTACK_OPTIONS.items() if args.method in methods)
+    wrong = sorted(k for k in ATTACK_OPTIONS if getattr(args, k) is not None and k not in mine)
     if wrong:
         names = ", ".join("--" + w.replace("_", "-") for w in wrong)
-        fits = ", ".join("--" + o.replace("_", "-") for o in sorted(ATTACK_OPTIONS[args.method]))
+        fits = ", ".join("--" + o.replace("_", "-") for o in mine)
         raise ValueError(f"{names} do{'es' if len(wrong) == 1 else ''} not apply to --method "
                          f"{args.method} (its options: {fits})")
-    opt = {k: DEFAULTS[k] if getattr(args, k) is None else getattr(args, k) for k in DEFAULTS}
+    opt = {k: default if getattr(args, k) is None else getattr(args, k)
+           for k, (_, _, default, *_) in ATTACK_OPTIONS.items()}
     model = _load(args)
     x_all, y_all = nr.load_mnist_split("test", args.data)
     if args.n > len(x_all):
@@ -215,14 +215,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=positive_int, nargs="+", default=[392, 196], metavar="H",
                    help="hidden layer sizes (default: 392 196, the paper's general net)")
     cap_option(p, "cap hidden layers with a capped ReLU")
-    p.add_argument("--epochs", type=positive_int, default=20, help="epochs (default: 20)")
-    p.add_argument("--batch-size", type=positive_int, default=32,
+    p.add_argument("--epochs", type=positive_int, default=20, metavar="N",
+                   help="epochs (default: 20)")
+    p.add_argument("--batch-size", type=positive_int, default=32, metavar="N",
                    help="mini-batch size (default: 32)")
-    p.add_argument("--lr", type=positive_float, default=1e-3,
+    p.add_argument("--lr", type=positive_float, default=1e-3, metavar="LR",
                    help="Adam learning rate (default: 0.001)")
-    p.add_argument("--seed", type=nonneg_int, default=0,
+    p.add_argument("--seed", type=nonneg_int, default=0, metavar="N",
                    help="seed of the initial weights and the shuffling (default: 0)")
-    p.add_argument("--threads", type=positive_int, default=1,
+    p.add_argument("--threads", type=positive_int, default=1, metavar="N",
                    help="BLAS threads; the weights depend on it in their last bits "
                         "(default: 1)")
     data_option(p)
@@ -244,20 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a model file written by `nprelu train` or MLP.save")
     p.add_argument("--method", choices=("fgsm", "pgd", "cw"), default="pgd",
                    help="the attack (default: pgd)")
-    p.add_argument("--eps", type=nonneg_float, default=None,
-                   help="L-inf bound, fgsm and pgd (default: 0.1)")
-    p.add_argument("--step", type=nonneg_float, default=None,
-                   help="PGD step size (default: 0.01)")
-    p.add_argument("--iters", type=nonneg_int, default=None,
-                   help="PGD iterations (default: 10)")
-    p.add_argument("--cw-steps", type=positive_int, default=None,
-                   help="CW Adam steps per binary step (default: 10000, the paper's)")
-    p.add_argument("--cw-binary-steps", type=positive_int, default=None,
-                   help="CW binary-search steps on c (default: 9)")
-    p.add_argument("--cw-lr", type=positive_float, default=None,
-                   help="CW Adam learning rate (default: 0.01)")
-    p.add_argument("--cw-c", type=positive_float, default=None,
-                   help="CW initial trade-off constant c (default: 0.001)")
+    types = {"nonneg_float": nonneg_float, "positive_float": positive_float,
+             "nonneg_int": nonneg_int, "positive_int": positive_int}
+    for key, (_, kind, default, metavar, text) in ATTACK_OPTIONS.items():
+        p.add_argument("--" + key.replace("_", "-"), type=types[kind], default=None,
+                       metavar=metavar, help=f"{text} (default: {default:g})")
     p.add_argument("-n", type=positive_int, default=10000,
                    help="attack the first N test images (default: 10000, all)")
     cap_option(p, "attack the model with other caps")

@@ -124,7 +124,12 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, list[tuple[np.ndarra
             arrays = {k: f[k] for k in names - {"meta"}}
     except ModelFileError:
         raise
-    except (ValueError, OSError, zipfile.BadZipFile, json.JSONDecodeError) as err:
+    except ValueError as err:
+        if "pickle" in str(err):
+            raise ModelFileError(f"{path} holds Python objects (pickled data), which nprelu "
+                                 "never loads: not an nprelu model file") from None
+        raise ModelFileError(f"{path} is damaged or not an nprelu model file: {err}") from None
+    except (OSError, zipfile.BadZipFile, json.JSONDecodeError) as err:
         raise ModelFileError(f"{path} is damaged or not an nprelu model file: {err}") from None
     if not isinstance(meta, dict):
         raise ModelFileError(f"{path}: 'meta' is not a JSON object")

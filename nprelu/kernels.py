@@ -11,9 +11,10 @@ there was measured several times slower; the activation kernels compute in float
 store in the array's dtype, which is exact for the capped ReLU and costs nothing measurable.
 Large matrix products are not here: they go to BLAS through numpy's matmul, which is faster.
 
-The activation kernels fuse the bias add with the activation (forward) and the activation's
-derivative with the bias gradient (backward). Their plain-NumPy definitions, with the equations
-and the side each kink takes, are in nprelu/activations.py; these are the fast paths.
+The activation kernels (capped ReLU, scaled sigmoid) fuse the bias add with the activation
+(forward) and the activation's derivative with the bias gradient (backward); the scaled tanh,
+used by no experiment of the paper, runs in plain NumPy. Their plain-NumPy definitions, with
+the equations and the side each kink takes, are in nprelu/activations.py.
 """
 
 from __future__ import annotations
@@ -41,18 +42,17 @@ def _capped_relu_backward(z, da, beta, dz, db, want_db):
     """dz = da * a'(z) with a'(z) = 1 on 0 < z < beta and 0 elsewhere (both kinks take the flat
     side, as ReLU6 in PyTorch does); if want_db, db = sum over the batch of dz.
 
-    z, da, dz: (N, H); db: (H,). beta = inf gives ReLU's derivative (1 on z > 0)."""
+    z, da, dz: (N, H); db: (H,). beta = inf gives ReLU's derivative (1 on z > 0). db is summed
+    row by row from dz, which holds exact float32 values (da or 0)."""
     n, h = z.shape
-    if want_db:
-        for j in range(h):
-            db[j] = 0.0
     for i in range(n):
         for j in range(h):
             v = z[i, j]
-            g = da[i, j] if (v > 0.0 and v < beta) else 0.0
-            dz[i, j] = g
-            if want_db:
-                db[j] += g
+            dz[i, j] = da[i, j] if (v > 0.0 and v < beta) else 0.0
+    if want_db:
+        db[:] = dz[0]
+        for i in range(1, n):
+            db += dz[i]
 
 
 def _sigmoid_forward(z, b, c, a):
@@ -75,31 +75,6 @@ def _sigmoid_backward(a, da, c, dz, db, want_db):
         for j in range(h):
             s = a[i, j]
             g = da[i, j] * c * s * (1.0 - s)
-            dz[i, j] = g
-            if want_db:
-                db[j] += g
-
-
-def _tanh_forward(z, b, c, a):
-    """z += b, then a = tanh(c z), in place. Shapes as in _capped_relu_forward."""
-    n, h = z.shape
-    for i in range(n):
-        for j in range(h):
-            v = z[i, j] + b[j]
-            z[i, j] = v
-            a[i, j] = math.tanh(c * v)
-
-
-def _tanh_backward(a, da, c, dz, db, want_db):
-    """dz = da * c (1 - a^2), from the forward output a; db as in _capped_relu_backward."""
-    n, h = a.shape
-    if want_db:
-        for j in range(h):
-            db[j] = 0.0
-    for i in range(n):
-        for j in range(h):
-            t = a[i, j]
-            g = da[i, j] * c * (1.0 - t * t)
             dz[i, j] = g
             if want_db:
                 db[j] += g
@@ -200,8 +175,6 @@ capped_relu_forward = njit(cache=True, error_model="numpy")(_capped_relu_forward
 capped_relu_backward = njit(cache=True, error_model="numpy")(_capped_relu_backward)
 sigmoid_forward = njit(cache=True, error_model="numpy")(_sigmoid_forward)
 sigmoid_backward = njit(cache=True, error_model="numpy")(_sigmoid_backward)
-tanh_forward = njit(cache=True, error_model="numpy")(_tanh_forward)
-tanh_backward = njit(cache=True, error_model="numpy")(_tanh_backward)
 softmax_xent = njit(cache=True, error_model="numpy")(_softmax_xent)
 adam_update = njit(cache=True, error_model="numpy")(_adam_update)
 project_linf = njit(cache=True, error_model="numpy")(_project_linf)
@@ -214,8 +187,6 @@ TWINS = {
     "capped_relu_backward": (_capped_relu_backward, capped_relu_backward),
     "sigmoid_forward": (_sigmoid_forward, sigmoid_forward),
     "sigmoid_backward": (_sigmoid_backward, sigmoid_backward),
-    "tanh_forward": (_tanh_forward, tanh_forward),
-    "tanh_backward": (_tanh_backward, tanh_backward),
     "softmax_xent": (_softmax_xent, softmax_xent),
     "adam_update": (_adam_update, adam_update),
     "project_linf": (_project_linf, project_linf),

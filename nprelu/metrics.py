@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_labels
+from .checks import check_batch, check_images
 from .model import MLP
 
 
 def accuracy(model: MLP, x: np.ndarray, y: np.ndarray) -> float:
     """Share of inputs classified correctly, in [0, 1]."""
-    y = check_labels(y, len(x), model.n_out)
+    x, y = check_batch(model, x, y)
     return float((model.predict(x) == y).mean())
 
 
 def success_rate(model: MLP, x: np.ndarray, x_adv: np.ndarray, y: np.ndarray) -> float:
     """Share of the correctly classified clean inputs whose adversarial version is misclassified
     (nan when no input is classified correctly)."""
-    y = check_labels(y, len(x), model.n_out)
+    x, y = check_batch(model, x, y)
+    x_adv = check_images(x_adv, model.n_in, "x_adv")
+    if x_adv.shape != x.shape:
+        raise ValueError(f"x_adv has shape {x_adv.shape}, x has {x.shape}; they must match")
     clean_ok = model.predict(x) == y
     if not clean_ok.any():
         return float("nan")
@@ -49,8 +52,8 @@ def sensitivity_map(model: MLP, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarra
     x: (N, D); t: (N,) target (true) classes. Returns the maps (N, D) and their sums (N,).
     Two backward passes: one with dlogits = onehot(t), one with dlogits = 1 - onehot(t).
     """
-    t = check_labels(t, len(x), model.n_out)
-    logits, cache = model.forward(x)
+    x, t = check_batch(model, x, t)
+    logits, cache = model.forward(x, check=False)
     onehot = np.zeros_like(logits)
     onehot[np.arange(len(t)), t] = 1
     g_t = model.backward(cache, onehot, param_grads=False)
@@ -62,7 +65,7 @@ def sensitivity_map(model: MLP, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarra
 def robust_accuracy(model: MLP, x: np.ndarray, x_adv: np.ndarray, y: np.ndarray) -> float:
     """Share of inputs classified correctly both clean and after the attack (so it can never
     exceed clean accuracy, even if an attack happens to fix a misclassified input)."""
-    y = check_labels(y, len(x), model.n_out)
+    x, y = check_batch(model, x, y)
     return float(((model.predict(x) == y) & (model.predict(x_adv) == y)).mean())
 
 

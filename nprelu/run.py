@@ -210,16 +210,26 @@ class Context:
     def records(self, tasks: dict[str, tuple]) -> dict[str, object]:
         """{name: (fn, *args)} -> {name: numbers}; missing records are computed (at once, on a
         cluster) and each is stored as soon as it is done, so an interrupted run keeps them."""
-        out, futures = {}, {}
+        out, futures, todo = {}, {}, {}
         ex = self.executor
         for name, (fn, *args) in tasks.items():
             config = {"fn": describe(fn), "args": describe(args),
                       "blas_threads": self.settings.blas_threads}
             recompute = self.force and name not in ex.computed
             rec = None if recompute else self.store.get_record(name, config)
-            if rec is not None:
+            if rec is None:
+                todo[name] = (fn, args, config)
+            else:
                 out[name] = rec["numbers"]
-                continue
+        if todo:
+            specs = list(dict.fromkeys(a for _, args, _ in todo.values() for a in args
+                                       if isinstance(a, Spec)))
+            train = [s for s in specs if self._needs_training(s)]
+            say(f"[{self.name}] {plural(len(todo), 'record')} to compute, "
+                f"{len(tasks) - len(todo)} stored" + (
+                    f"; {plural(len(train), 'model')} to train, {len(specs) - len(train)} "
+                    "cached" if specs else ""))
+        for name, (fn, args, config) in todo.items():
             resolved = [ex.submit(_first, self._model_future(a)) if isinstance(a, Spec) else
                         ex.put(a) if isinstance(a, np.ndarray) else a for a in args]
             future = ex.submit(record_task, fn, self.settings.blas_threads, *resolved,
@@ -243,11 +253,12 @@ class Context:
         """Save `fig` as results/NAME.png; in a notebook, also show it."""
         from .plotting import png_bytes
 
-        path = atomic_write_bytes(self.results / f"{name}.png", png_bytes(fig))
-        if self.interactive:
-            from IPython.display import display
+        data = png_bytes(fig)
+        path = atomic_write_bytes(self.results / f"{name}.png", data)
+        if self.interactive:  # show the very PNG that was saved
+            from IPython.display import Image, display
 
-            display(fig)
+            display(Image(data=data, format="png"))
         else:
             say(f"[{self.name}] wrote {path}")
         return path
@@ -292,6 +303,10 @@ def make_context(quick: bool, seeds=(0,), force: bool = False, results=None, cac
     results = Path(results or os.environ.get("NPRELU_RESULTS") or default_results)
     default_cache = ROOT / ".cache" / ("models-quick" if quick else "models")
     cache = Path(cache or os.environ.get("NPRELU_CACHE") or default_cache)
+    for what, folder in (("results", results), ("cache", cache)):
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"--{what} {folder} is a file; give a folder (it is "
+                                     "created if missing)")
     return Context(settings, seeds, results, Store(cache, results / "records"),
                    executor or SerialExecutor(), force, name)
 
@@ -308,15 +323,23 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expects a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expects a whole number >= 1, got {value}")
-    return value
+def whole_number(minimum: int):
+    """argparse type: an integer >= minimum, with a message that shows what was given."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expects a whole number >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expects a whole number >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
+positive_int = whole_number(1)
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:

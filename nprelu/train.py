@@ -61,39 +61,40 @@ def train(
     history: dict[str, list[float]] = {"loss": [], "acc": []}
     n = len(x)
     steps = (n + batch_size - 1) // batch_size
-    for epoch in range(epochs):
-        order = rng.permutation(n)
-        total_loss, correct = 0.0, 0
-        steps_bar = bar(range(steps), desc=f"{desc} {epoch + 1}/{epochs}", enabled=progress)
-        for s in steps_bar:
-            idx = order[s * batch_size : (s + 1) * batch_size]
-            xb, yb = x[idx], y[idx]
-            if adversary is not None:
-                xb = adversary(model, xb, yb)
-                loss, logits = model.loss_and_param_grads(xb, yb)  # the adversary's output
-            else:
-                loss, logits = model.loss_and_param_grads(xb, yb, check=False)  # checked above
-            if not math.isfinite(loss):
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below, once
+        for epoch in range(epochs):
+            order = rng.permutation(n)
+            total_loss, correct = 0.0, 0
+            steps_bar = bar(range(steps), desc=f"{desc} {epoch + 1}/{epochs}", enabled=progress)
+            for s in steps_bar:
+                idx = order[s * batch_size : (s + 1) * batch_size]
+                xb, yb = x[idx], y[idx]
+                if adversary is not None:
+                    xb = adversary(model, xb, yb)
+                    loss, logits = model.loss_and_param_grads(xb, yb)  # the adversary's output
+                else:
+                    loss, logits = model.loss_and_param_grads(xb, yb, check=False)  # checked above
+                if not math.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"{desc}: training diverged at epoch {epoch + 1} of {epochs}, step "
+                        f"{s + 1} of {steps}: the loss is {loss}. Nothing was saved; try a "
+                        f"smaller learning rate (lr is {opt.lr:g}).")
+                opt.step([model.grads])
+                total_loss += loss * len(idx)
+                correct += int((logits.argmax(1) == yb).sum())
+                if s % 200 == 0:
+                    steps_bar.set_postfix(loss=f"{total_loss / ((s + 1) * batch_size):.4f}")
+            steps_bar.close()
+            if not np.all(np.isfinite(model.params)):
                 raise TrainingDiverged(
-                    f"{desc}: training diverged at epoch {epoch + 1} of {epochs}, step {s + 1} "
-                    f"of {steps}: the loss is {loss}. Nothing was saved; try a smaller learning "
-                    f"rate (lr is {opt.lr:g}).")
-            opt.step([model.grads])
-            total_loss += loss * len(idx)
-            correct += int((logits.argmax(1) == yb).sum())
-            if s % 200 == 0:
-                steps_bar.set_postfix(loss=f"{total_loss / ((s + 1) * batch_size):.4f}")
-        steps_bar.close()
-        if not np.all(np.isfinite(model.params)):
-            raise TrainingDiverged(
-                f"{desc}: a parameter became NaN or infinite in epoch {epoch + 1} of {epochs} "
-                f"(after step {steps}). Nothing was saved; try a smaller learning rate "
-                f"(lr is {opt.lr:g}).")
-        history["loss"].append(total_loss / n)
-        history["acc"].append(correct / n)
-        if progress:
-            say(f"{desc}: epoch {epoch + 1}/{epochs}, loss {total_loss / n:.4f}, "
-                f"train acc {100 * correct / n:.2f} %")
+                    f"{desc}: a parameter became NaN or infinite in epoch {epoch + 1} of {epochs} "
+                    f"(after step {steps}). Nothing was saved; try a smaller learning rate "
+                    f"(lr is {opt.lr:g}).")
+            history["loss"].append(total_loss / n)
+            history["acc"].append(correct / n)
+            if progress:
+                say(f"{desc}: epoch {epoch + 1}/{epochs}, loss {total_loss / n:.4f}, "
+                    f"train acc {100 * correct / n:.2f} %")
     return history
 
 

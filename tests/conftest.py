@@ -1,6 +1,8 @@
 import pytest
 
 import nprelu as nr
+from nprelu.cli import main
+from nprelu.reproduce import reproduce
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +17,34 @@ def trained_general(mnist):
     model = nr.MLP((392, 196), seed=0)
     nr.train(model, x, y, epochs=3, batch_size=32, seed=0, progress=False)
     return model
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `nprelu ARGS...` in this process: returns (exit code, stdout, stderr)."""
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        try:
+            main([str(a) for a in argv])
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def tiny_model_file(tmp_path):
+    """A small saved model (784 -> 16 -> 10), for command-line tests that need one."""
+    return nr.MLP((16,), seed=0).save(tmp_path / "tiny.npz")
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory):
+    """`nprelu reproduce --quick` once per session: (root, results, cache, README path)."""
+    root = tmp_path_factory.mktemp("quick")
+    res, cache = root / "results", root / "cache"
+    readme = reproduce(quick=True, results=res, cache=cache)
+    return root, res, cache, readme

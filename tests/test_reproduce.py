@@ -53,14 +53,6 @@ def test_unknown_chapter_is_refused():
         select("ch4,ch99")
 
 
-@pytest.fixture(scope="session")
-def quick_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("quick")
-    res, cache = root / "results", root / "cache"
-    readme = reproduce(quick=True, results=res, cache=cache)
-    return root, res, cache, readme
-
-
 @pytest.mark.slow
 def test_quick_run_gives_the_numbers_of_the_code_before_the_redesign(quick_run):
     _, res, _, _ = quick_run

@@ -1,0 +1,68 @@
+"""Interrupted runs: Ctrl-C prints how to resume and exits 130; everything finished is on disk
+and whole; rerunning retrains nothing that was done and gives the numbers of an undisturbed
+run. Output to a pipe has no carriage-return progress bars."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import nprelu as nr
+
+
+def start(args, env_extra, cwd):
+    env = dict(os.environ, **env_extra)
+    return subprocess.Popen([sys.executable, "-m", "nprelu", *args], env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(cond, timeout=120):
+    t0 = time.time()
+    while not cond():
+        if time.time() - t0 > timeout:
+            raise TimeoutError("condition not met")
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_reproduce_then_resume(tmp_path, quick_run):
+    res, cache = tmp_path / "results", tmp_path / "cache"
+    env = {"NPRELU_RESULTS": str(res), "NPRELU_CACHE": str(cache)}
+    proc = start(["reproduce", "--quick", "--only", "ch4"], env, tmp_path)
+    wait_for(lambda: len(list(cache.glob("*.npz"))) >= 3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted. Finished models and records are saved; rerun the same command" in err
+    assert "Traceback" not in err and "\r" not in out + err
+    assert [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")] == []
+    done = {p: p.stat().st_mtime_ns for p in cache.glob("*.npz")}
+    stored = len(list((res / "records").glob("*.json")))
+    assert len(done) >= 3 and all(nr.MLP.load(p) is not None for p in done)
+
+    proc = start(["reproduce", "--quick", "--only", "ch4"], env, tmp_path)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert all(p.stat().st_mtime_ns == t for p, t in done.items())  # nothing retrained
+    assert f"{18 - stored} records to compute, {stored} stored" in out
+    _, undisturbed, _, _ = quick_run
+    for rec in (res / "records").glob("sweep_*.json"):
+        again = json.loads((undisturbed / "records" / rec.name).read_text())["numbers"]
+        assert json.loads(rec.read_text())["numbers"] == again, rec.name
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_training_saves_nothing(tmp_path):
+    out_file = tmp_path / "m.npz"
+    proc = start(["train", "--epochs", "5", "--out", str(out_file)], {}, tmp_path)
+    time.sleep(4)  # past loading the data, into the first epoch
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "nprelu train: interrupted" in err and "Traceback" not in err
+    assert not out_file.exists() and list(tmp_path.iterdir()) == []
