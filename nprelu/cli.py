@@ -176,7 +176,7 @@ def cmd_reproduce(args) -> None:
 
     reproduce(quick=args.quick, only=args.only, seeds=args.seeds, force=args.force,
               cw_samples=args.cw_samples, results=args.results, cache=args.cache,
-              threads=args.threads)
+              threads=args.threads, workers=args.workers, scheduler=args.scheduler)
 
 
 def cmd_bench(bench_args: list[str]) -> None:
@@ -263,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", default=None, metavar="ch4,ch8",
                    help="run only these chapters: ch3 ch3s ch4 ch5 ch6 ch7 ch8 ch9 "
                         "(default: all)")
+    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="run on a Dask LocalCluster of N worker processes, every chapter at "
+                        "once (needs the cluster extra; default: serial, in this process)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
+                   help="run on the existing Dask cluster at this address (default: none)")
     p.set_defaults(fn=cmd_reproduce)
 
     p = sub.add_parser("bench", help="speed against PyTorch (benchmarks/bench.py)",

@@ -1,13 +1,15 @@
 """One figure style, the figures more than one chapter draws, and the markdown tables.
 
-Figures are `matplotlib.figure.Figure` objects made without pyplot, so they carry no global
-state (chapters may run side by side in threads) and need no closing. The chapter context saves
-them as PNG under results/ and, in a notebook, shows them inline.
+Figures are `matplotlib.figure.Figure` objects made without pyplot, so they need no closing
+and no GUI. Drawing happens under one lock, because the style is applied through matplotlib's
+global rc settings and chapters may run side by side in threads. The chapter context saves
+figures as PNG under results/ and, in a notebook, shows them inline.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -20,13 +22,14 @@ STYLE = {"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.t
          "legend.frameon": False}
 CAP_COLORS = {"HL1": "tab:blue", "HL2": "tab:orange", "HL12": "tab:green"}
 DPI = 130
+_DRAWING = threading.RLock()
 
 
 def figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (6, 4), **kw):
     """(fig, axes) in the project's style; axes is a 2-D array unless nrows = ncols = 1."""
     import matplotlib
 
-    with matplotlib.rc_context(STYLE):
+    with _DRAWING, matplotlib.rc_context(STYLE):
         fig = Figure(figsize=size, layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=nrows * ncols == 1, **kw)
     return fig, axes
@@ -37,7 +40,7 @@ def styled(fn):
     import matplotlib
 
     def wrapper(*args, **kwargs):
-        with matplotlib.rc_context(STYLE):
+        with _DRAWING, matplotlib.rc_context(STYLE):
             return fn(*args, **kwargs)
 
     wrapper.__doc__, wrapper.__name__ = fn.__doc__, fn.__name__
@@ -46,7 +49,8 @@ def styled(fn):
 
 def png_bytes(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    with _DRAWING:
+        fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
 
 

@@ -9,12 +9,14 @@ interrupted run picks up where it stopped.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import resource
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
@@ -85,10 +87,10 @@ def load_chapter(key: str, by_value: bool = False):
 _TIMINGS_LOCK = threading.Lock()
 
 
-def run_chapter(ctx: Context, key: str, by_value: bool = False) -> float:
+def run_chapter(ctx: Context, key: str, by_value: bool = False, log=None) -> float:
     """Run one chapter with ctx; keep its wall time in results/timings.json if it computed
     anything (rather than reading every model and record back). Returns the seconds."""
-    cctx = ctx.for_chapter(key)
+    cctx = ctx.for_chapter(key, log)
     t0 = time.perf_counter()
     with running(cctx):
         load_chapter(key, by_value)
@@ -114,24 +116,111 @@ def select(only: str | None) -> list[str]:
 
 def reproduce(quick: bool = False, only: str | None = None, seeds=(0,), force: bool = False,
               cw_samples: int | None = None, results=None, cache=None,
-              threads: int | None = None) -> Path:
-    """Run the chapters (all, or `only` = "ch4,ch8") one after the other in this process;
-    return the path of results/README.md."""
+              threads: int | None = None, workers: int | None = None,
+              scheduler: str | None = None) -> Path:
+    """Run the chapters (all, or `only` = "ch4,ch8"); return the path of results/README.md.
+
+    Without `workers` or `scheduler`: one chapter after the other, every task in this process.
+    With them: on Dask (a LocalCluster of `workers` processes, or the cluster at `scheduler`),
+    every chapter at once in a thread of this process, their tasks on the cluster."""
     keys = select(only)
-    ctx = make_context(quick, seeds, force, results, cache=cache, cw_samples=cw_samples,
-                       blas_threads=threads)
+    if workers is not None and scheduler is not None:
+        raise ValueError("give either --workers (a local cluster) or --scheduler (an existing "
+                         "one), not both")
+    make = dict(quick=quick, seeds=seeds, force=force, results=results, cache=cache,
+                cw_samples=cw_samples, blas_threads=threads)
     t_all = time.perf_counter()
-    say(f"running {plural(len(keys), 'chapter')} at {'quick' if quick else 'paper'} settings, "
-        f"seeds {list(ctx.seeds)}; results in {ctx.results}, models in {ctx.store.cache}")
-    with threadpool_limits(ctx.settings.blas_threads):
-        for i, key in enumerate(keys):
-            say(f"\n=== [{i + 1}/{len(keys)}] {CHAPTERS[key][0]} "
-                f"({time.perf_counter() - t_all:.0f} s so far) ===")
-            run_chapter(ctx, key)
+    if workers is None and scheduler is None:
+        ctx = make_context(**make)
+        _announce(ctx, keys, "one after the other, in this process")
+        with threadpool_limits(ctx.settings.blas_threads):
+            for i, key in enumerate(keys):
+                say(f"\n=== [{i + 1}/{len(keys)}] {CHAPTERS[key][0]} "
+                    f"({time.perf_counter() - t_all:.0f} s so far) ===")
+                run_chapter(ctx, key)
+    else:
+        from .cluster import DaskExecutor, Progress, connect
+
+        make_context(**make)  # check every option before starting a cluster
+        with connect(workers, scheduler) as client:
+            executor = DaskExecutor(client)
+            ctx = make_context(**make, executor=executor)
+            _announce(ctx, keys, "all at once, their tasks on the cluster")
+            with threadpool_limits(ctx.settings.blas_threads), Progress(executor):
+                _run_concurrently(ctx, keys)
+            executor.drain()
     total = time.perf_counter() - t_all
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     say(f"\nall done in {total:.0f} s; peak memory {rss:.0f} MiB")
     return write_readme(ctx, total, rss)
+
+
+def _announce(ctx: Context, keys: list[str], how: str) -> None:
+    say(f"running {plural(len(keys), 'chapter')} {how}, at "
+        f"{'quick' if ctx.settings.quick else 'paper'} settings, seeds {list(ctx.seeds)}; "
+        f"results in {ctx.results}, models in {ctx.store.cache}")
+
+
+class _ThreadedStdout(io.TextIOBase):
+    """sys.stdout while chapters run in threads: each chapter thread writes to its own log
+    file; every other thread (the progress bar, Dask's callbacks) to the console."""
+
+    def __init__(self, console):
+        self.console = console
+        self.routes: dict[int, object] = {}
+
+    def write(self, text: str) -> int:
+        return self.routes.get(threading.get_ident(), self.console).write(text)
+
+    def flush(self) -> None:
+        self.routes.get(threading.get_ident(), self.console).flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _run_concurrently(ctx: Context, keys: list[str]) -> None:
+    """Every chapter in a thread of its own (its output in .cache/logs/KEY.log), so that all
+    their tasks reach the cluster at once; a chapter that fails does not stop the others."""
+    logs = ctx.store.cache.parent / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    router = _ThreadedStdout(sys.stdout)
+    failed: dict[str, str] = {}
+
+    def one(key: str) -> None:
+        log = logs / f"{key}.log"
+        with open(log, "w") as f:
+            router.routes[threading.get_ident()] = f
+
+            def to_log(message: str) -> None:  # from Dask's callback thread too
+                (router.console if f.closed else f).write(message + "\n")
+
+            try:
+                secs = run_chapter(ctx, key, by_value=True, log=to_log)
+                say_console(f"[{key}] done in {secs:.0f} s (log: {log})")
+            except Exception as err:  # noqa: BLE001 - reported below, the others go on
+                failed[key] = f"{type(err).__name__}: {err}"
+                print(traceback.format_exc(), file=f)
+                say_console(f"[{key}] FAILED: {failed[key]} (log: {log})")
+            finally:
+                del router.routes[threading.get_ident()]
+
+    def say_console(message: str) -> None:
+        router.console.write(message + "\n")
+        router.console.flush()
+
+    sys.stdout = router
+    try:
+        threads = [threading.Thread(target=one, args=(k,), name=k) for k in keys]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.stdout = router.console
+    if failed:
+        raise RuntimeError(f"chapter(s) {', '.join(failed)} failed: "
+                           + "; ".join(f"{k}: {v}" for k, v in failed.items()))
 
 
 def write_readme(ctx: Context, total: float | None = None, rss_mib: float | None = None) -> Path:

@@ -20,6 +20,7 @@ import contextvars
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -79,6 +80,10 @@ class RunState:
         self.fresh: set[str] = set()
         self.computed: set[str] = set()
         self.train_data = None
+        self.lock = threading.RLock()  # chapters may share a run from several threads
+
+    def drain(self) -> None:
+        """Wait until every finished task's result is stored (nothing to wait for here)."""
 
 
 class SerialExecutor(RunState):
@@ -119,13 +124,14 @@ class Context:
     interactive: bool = False
     allow_training: bool = True
     work_done: int = 0  # models trained + records computed for this chapter (not read back)
+    log: Callable[[str], None] | None = None  # where record lines go (default: stdout)
 
     def __post_init__(self):
         if self.store is None:
             self.store = Store(ROOT / ".cache" / "models", self.results / "records")
 
-    def for_chapter(self, name: str) -> Context:
-        return replace(self, name=name, work_done=0)
+    def for_chapter(self, name: str, log: Callable[[str], None] | None = None) -> Context:
+        return replace(self, name=name, work_done=0, log=log)
 
     # ---------------------------------------------------------------- data
     def test_set(self) -> tuple[np.ndarray, np.ndarray]:
@@ -158,11 +164,12 @@ class Context:
         """Several trained models; the ones missing from the cache are trained (at once, on a
         cluster), each saved as soon as it is done."""
         specs = list(dict.fromkeys(specs))
-        todo = [s for s in specs if self._needs_training(s)]
-        if todo:
-            say(f"[{self.name}] {plural(len(todo), 'model')} to train, "
-                f"{len(specs) - len(todo)} cached")
-        futures = [self._model_future(s) for s in specs]
+        with self.executor.lock:
+            todo = [s for s in specs if self._needs_training(s)]
+            if todo:
+                say(f"[{self.name}] {plural(len(todo), 'model')} to train, "
+                    f"{len(specs) - len(todo)} cached")
+            futures = [self._model_future(s) for s in specs]
         return {s: m.copy() for s, (m, _) in zip(specs, self.executor.gather(futures))}
 
     def _needs_training(self, spec: Spec) -> bool:
@@ -173,6 +180,11 @@ class Context:
         return (self.force and key not in ex.fresh) or not self.store.has_model(spec)
 
     def _model_future(self, spec: Spec):
+        """The future of (model, seconds) for spec: shared by every chapter of the run."""
+        with self.executor.lock:
+            return self._model_future_locked(spec)
+
+    def _model_future_locked(self, spec: Spec):
         ex, key = self.executor, model_key(spec)
         if key in ex.models:
             return ex.models[key]
@@ -210,6 +222,15 @@ class Context:
     def records(self, tasks: dict[str, tuple]) -> dict[str, object]:
         """{name: (fn, *args)} -> {name: numbers}; missing records are computed (at once, on a
         cluster) and each is stored as soon as it is done, so an interrupted run keeps them."""
+        with self.executor.lock:
+            out, futures = self._submit_records(tasks)
+        ex = self.executor
+        for name, (numbers, _) in zip(futures, ex.gather(list(futures.values()))):
+            out[name] = json.loads(json.dumps(jsonable(numbers)))  # as stored, as read back
+        return {name: out[name] for name in tasks}
+
+    def _submit_records(self, tasks: dict[str, tuple]) -> tuple[dict, dict]:
+        """Read back the stored records of `tasks`; submit the others. (done, futures)"""
         out, futures, todo = {}, {}, {}
         ex = self.executor
         for name, (fn, *args) in tasks.items():
@@ -241,12 +262,10 @@ class Context:
             def stored(result, name=name, config=config):
                 numbers, seconds = result
                 self.store.put_record(name, config, numbers, seconds, self.settings)
-                say(f"[{self.name}] computed {name} in {seconds:.1f} s")
+                (self.log or say)(f"[{self.name}] computed {name} in {seconds:.1f} s")
 
             ex.when_done(future, stored)
-        for name, (numbers, _) in zip(futures, ex.gather(list(futures.values()))):
-            out[name] = json.loads(json.dumps(jsonable(numbers)))  # as stored, as read back
-        return {name: out[name] for name in tasks}
+        return out, futures
 
     # ---------------------------------------------------------------- outputs
     def figure(self, fig, name: str) -> Path:
