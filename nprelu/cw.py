@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checks import check_batch, check_count, check_number
-from .losses import cw_margin, logit_margin
+from .losses import cw_margin
 from .model import MLP
 from .optim import adam_step
 
@@ -85,11 +85,11 @@ def minimise_for_c(model: MLP, x0: np.ndarray, y0: np.ndarray, c: np.ndarray, be
         l2sq = (diff.astype(np.float64) ** 2).sum(1)
         cc = c[active]
         logits, cache = model.forward(xa, check=False)
-        margin, dmargin = cw_margin(logits, y0[active], kappa)
+        margin, dmargin, raw_margin = cw_margin(logits, y0[active], kappa, raw=True)
         gx = model.backward(cache, dmargin * cc[:, None].astype(f), param_grads=False)
         loss = l2sq + cc * margin
         # adversarial when the true logit trails the best other class by more than kappa
-        hit = logit_margin(logits, y0[active])[0] < -kappa
+        hit = raw_margin < -kappa
         best.offer(rows[active], xa, l2sq, hit)
         succeeded[active[hit]] = True
         # gradient w.r.t. w: (2 diff + c dmargin/dx') * dx'/dw, dx'/dw = (1 - tanh^2 w) / 2

@@ -34,11 +34,12 @@ def logit_margin(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndar
     return logits[rows, y] - logits[rows, j], j
 
 
-def cw_margin(logits: np.ndarray, y: np.ndarray, kappa: float = 0.0):
+def cw_margin(logits: np.ndarray, y: np.ndarray, kappa: float = 0.0, raw: bool = False):
     """Carlini-Wagner margin f = max(Z_y - max_{j != y} Z_j, -kappa), per sample, and df/dZ.
 
     The gradient is +1 at the true class and -1 at the strongest other class while the margin is
     above -kappa, and 0 once it is clamped (the attack has then done its job for this sample).
+    raw=True also returns the unclamped margin (negative: misclassified), as a third value.
     """
     rows = np.arange(len(logits))
     margin, j = logit_margin(logits, y)
@@ -47,4 +48,6 @@ def cw_margin(logits: np.ndarray, y: np.ndarray, kappa: float = 0.0):
     df = np.zeros_like(logits)
     df[rows[active], y[active]] = 1
     df[rows[active], j[active]] = -1
+    if raw:
+        return f.astype(logits.dtype), df, margin
     return f.astype(logits.dtype), df

@@ -30,9 +30,13 @@ def success_rate(model: MLP, x: np.ndarray, x_adv: np.ndarray, y: np.ndarray) ->
 def attack_report(model: MLP, x: np.ndarray, y: np.ndarray, x_adv: np.ndarray
                   ) -> dict[str, float]:
     """The three numbers of Figs. 4-6, in %: standard accuracy on x ("clean"), accuracy on the
-    adversarial x_adv ("robust", as the paper computes it) and the attack's success rate."""
-    return {"clean": 100 * accuracy(model, x, y), "robust": 100 * accuracy(model, x_adv, y),
-            "success": 100 * success_rate(model, x, x_adv, y)}
+    adversarial x_adv ("robust", as the paper computes it) and the attack's success rate (as
+    `success_rate`; None when no input is classified correctly). One prediction per input."""
+    x, y = check_batch(model, x, y)
+    x_adv = check_images(x_adv, model.n_in, "x_adv")
+    ok, ok_adv = model.predict(x) == y, model.predict(x_adv) == y
+    return {"clean": 100 * float(ok.mean()), "robust": 100 * float(ok_adv.mean()),
+            "success": 100 * float((~ok_adv[ok]).mean()) if ok.any() else float("nan")}
 
 
 def layer_distances(model: MLP, x: np.ndarray, x_adv: np.ndarray) -> list[dict[str, float]]:

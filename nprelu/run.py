@@ -207,7 +207,7 @@ class Context:
 
         def saved(result, spec=spec):
             model, seconds = result
-            path = self.store.save_model(spec, model)
+            path = self.store.save_model(spec, model, seconds)
             say(f"[{self.name}] trained {spec.label()} in {seconds:.0f} s -> {path.name}")
 
         ex.when_done(future, saved)

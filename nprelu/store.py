@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import threading
 import time
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from .version import VERSION
 
 # Bump when a change to training code changes what a cached model contains.
 CODE_VERSION = 1
+_LOG_LOCK = threading.Lock()
 
 
 def model_key(spec: Spec) -> str:
@@ -123,8 +125,18 @@ class Store:
                 f"{aside} and training it again")
             return None
 
-    def save_model(self, spec: Spec, model: MLP) -> Path:
-        return model.save(self.model_path(spec))
+    def save_model(self, spec: Spec, model: MLP, seconds: float | None = None) -> Path:
+        """Cache the trained model; note its training time in training_log.jsonl (one JSON
+        object per line, for benchmarks/profile_run.py)."""
+        path = model.save(self.model_path(spec))
+        if seconds is not None:
+            line = json.dumps({"key": model_key(spec), "label": spec.label(),
+                               "hidden": list(spec.hidden), "adv": spec.adv,
+                               "epochs": spec.adv_epochs if spec.adv else spec.epochs,
+                               "seconds": round(seconds, 2), "date": time.strftime("%F %T")})
+            with _LOG_LOCK, open(self.cache / "training_log.jsonl", "a") as f:
+                f.write(line + "\n")
+        return path
 
     # ---------------------------------------------------------------- records
     def record_path(self, name: str) -> Path:
