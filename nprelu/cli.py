@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from .progress import bar, on_terminal, plural
-from .run import add_run_options, positive_int, whole_number
+from .run import add_run_options, positive_int, tune_malloc, whole_number
 
 EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
 
@@ -179,6 +179,12 @@ def cmd_reproduce(args) -> None:
               threads=args.threads, workers=args.workers, scheduler=args.scheduler)
 
 
+def cmd_book(args) -> None:
+    from .book import build
+
+    build(quick=args.quick, out=args.out, train=args.train, open_browser=args.open)
+
+
 def cmd_bench(bench_args: list[str]) -> None:
     """Run benchmarks/bench.py of the source checkout with the remaining arguments."""
     import runpy
@@ -270,6 +276,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run on the existing Dask cluster at this address (default: none)")
     p.set_defaults(fn=cmd_reproduce)
 
+    p = sub.add_parser("book", help="build the chapters as a static site (site/index.html)",
+                       description="Execute every chapter as a notebook and render the pages "
+                       "to HTML that works offline (needs the book extra).")
+    p.add_argument("--quick", action="store_true",
+                   help="quick settings, computed from scratch where nothing is cached "
+                        "(default: the paper's settings, from the committed records)")
+    p.add_argument("--out", default="site", metavar="DIR",
+                   help="output folder (default: site/)")
+    p.add_argument("--train", action="store_true",
+                   help="at the paper's settings, train models missing from the cache "
+                        "(default: build those chapters at quick settings and say so)")
+    p.add_argument("--open", action="store_true", help="open the index in a browser")
+    p.set_defaults(fn=cmd_book)
+
     p = sub.add_parser("bench", help="speed against PyTorch (benchmarks/bench.py)",
                        add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER,
@@ -285,6 +305,7 @@ def main(argv: list[str] | None = None) -> None:
             return cmd_bench(argv[1:])
         args = build_parser().parse_args(argv)
         cmd = args.cmd
+        tune_malloc()
         args.fn(args)
     except KeyboardInterrupt:
         print(f"\nnprelu {cmd}: interrupted. Finished models and records are saved; rerun the "

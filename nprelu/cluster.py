@@ -35,6 +35,7 @@ class DaskExecutor(RunState):
 
     name = "dask"
     verbose_training = False  # workers train silently; the client prints a line per model
+    eager = True  # queue every model as soon as a chapter names it (see Context.spec)
 
     def __init__(self, client):
         super().__init__()
@@ -144,9 +145,10 @@ def _executing(dask_worker) -> list[str]:
 
 
 def _worker_env() -> dict[str, str]:
-    one = "1"
+    one, big = "1", str(1 << 30)
     return {"OPENBLAS_NUM_THREADS": one, "OMP_NUM_THREADS": one, "MKL_NUM_THREADS": one,
-            "NUMBA_NUM_THREADS": one}
+            "NUMBA_NUM_THREADS": one, "MALLOC_MMAP_THRESHOLD_": big,
+            "MALLOC_TRIM_THRESHOLD_": big}
 
 
 def _check_reachable(address: str) -> None:

@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from .files import atomic_write_bytes
 from .progress import plural, say
-from .run import ROOT, Context, make_context, running
+from .run import ROOT, Context, make_context, running, tune_malloc
 
 # Paper order. (key, file name, title)
 CHAPTERS = {
@@ -124,6 +124,7 @@ def reproduce(quick: bool = False, only: str | None = None, seeds=(0,), force: b
     With them: on Dask (a LocalCluster of `workers` processes, or the cluster at `scheduler`),
     every chapter at once in a thread of this process, their tasks on the cluster."""
     keys = select(only)
+    tune_malloc()
     if workers is not None and scheduler is not None:
         raise ValueError("give either --workers (a local cluster) or --scheduler (an existing "
                          "one), not both")

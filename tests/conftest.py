@@ -57,3 +57,16 @@ def quick_run(tmp_path_factory):
     res, cache = root / "results", root / "cache"
     readme = reproduce(quick=True, results=res, cache=cache, workers=workers)
     return root, res, cache, readme
+
+
+@pytest.fixture(scope="session")
+def quick_book(quick_run, tmp_path_factory):
+    """`nprelu book --quick` over the session's quick run: every chapter executed as a
+    notebook in a Jupyter kernel, then rendered. Returns the site folder."""
+    pytest.importorskip("nbconvert", reason="needs the book extra: pip install -e .[book]")
+    from nprelu.book import build
+
+    _, res, cache, _ = quick_run
+    out = tmp_path_factory.mktemp("site")
+    build(quick=True, out=out, results=res, cache=cache)
+    return out

@@ -1,0 +1,94 @@
+"""The book: every chapter executed as a notebook (jupytext + nbclient) and rendered to HTML
+(nbconvert), checked as files and then in a real browser (headless Chromium via Playwright)."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nprelu.reproduce import CHAPTERS
+
+SHOTS = Path(__file__).parent / "output" / "book-screenshots"
+PAGES = ["index.html", *(f"{name}.html" for name, _ in CHAPTERS.values()), "run.html"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", list(CHAPTERS))
+def test_every_chapter_ran_as_a_notebook_and_showed_a_figure(quick_book, key):
+    nb = json.loads((quick_book / "notebooks" / f"{CHAPTERS[key][0]}.ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert "".join(code[0]["source"]).startswith("QUICK = True")  # the visible switch
+    outputs = [o for c in code for o in c.get("outputs", [])]
+    assert all(c.get("execution_count") for c in code), "a cell did not run"
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    assert [o for o in outputs if "image/png" in o.get("data", {})], f"{key}: no figure shown"
+    streams = "".join("".join(o.get("text", "")) for o in outputs if o["output_type"] == "stream")
+    assert "\r" not in streams and "Traceback" not in streams and "WARNING" not in streams
+
+
+@pytest.mark.slow
+def test_pages_are_self_contained(quick_book):
+    for page in PAGES:
+        html = (quick_book / page).read_text()
+        assert not re.findall(r'(?:src|href)="(?:https?:)?//', html), page  # nothing remote
+        assert "<nav class=\"book top\">" in html and "<nav class=\"book bottom\">" in html
+        if page.startswith("ch"):
+            assert re.search(r'<img [^>]*src="data:image/png;base64,', html), page
+            assert 'alt="No description' not in html, page
+    index = (quick_book / "index.html").read_text()
+    for name, _ in CHAPTERS.values():
+        assert f'href="{name}.html"' in index
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("the browser test needs Chromium: apt-get install -y chromium (or deselect "
+                    "it with -m 'not browser')")
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_book_in_a_real_browser(quick_book):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (dev extra)")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    problems = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+                if m.type in ("error", "warning") else None)
+        page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url}"))
+        page.on("request", lambda r: None if r.url.startswith(("file://", "data:"))
+                else problems.append(f"request to another host: {r.url}"))
+        for name in PAGES:
+            url = (quick_book / name).as_uri()
+            page.goto(url)
+            page.wait_for_load_state("load")
+            page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+            widths = page.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
+            assert all(w > 0 for w in widths), f"{name}: an image did not decode"
+            if name.startswith("ch"):
+                assert widths, f"{name}: no figure"
+            for href in page.evaluate("Array.from(document.querySelectorAll('a[href]'))"
+                                      ".map(a => a.getAttribute('href'))"):
+                if href.startswith("#"):
+                    continue
+                assert not href.startswith(("http:", "https:")), f"{name} links out: {href}"
+                target = (quick_book / href.split("#")[0]).resolve()
+                assert target.exists(), f"{name}: broken link {href}"
+            if name == "index.html":
+                rows = page.evaluate("""() => {
+                    const t = Array.from(document.querySelectorAll('table')).find(
+                        t => t.innerText.includes('adv. training'));
+                    return t ? t.querySelectorAll('tbody tr').length : 0; }""")
+                assert rows == 12, f"Table 1 on the index has {rows} rows, not 12"
+            # the page is readable: no horizontal scrolling at 1280 px
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1280, name
+        browser.close()
+    assert problems == []
