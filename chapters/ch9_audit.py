@@ -25,15 +25,18 @@
 # than FGSM accuracy, although PGD can always take FGSM's step.
 #
 # **What we do.** We attack the twelve Table 1 nets again, on the first 1000 test inputs at
-# the same eps = 0.1, with attacks that do not trust the true gradient:
+# the same eps = 0.1, with the attacks of AutoAttack (the community's standard evaluation)
+# and attacks that do not trust the true gradient:
 #
+# - **APGD** (Croce & Hein, 2020): PGD that starts at a random point of the eps-ball, uses
+#   momentum and halves its own step when progress stalls (nprelu/apgd.py), on the
+#   cross-entropy (APGD-CE), on the DLR loss, a margin divided by the spread of the top logits
+#   so that it does not saturate (APGD-DLR), and on a targeted DLR against each of the nine
+#   other classes in turn (APGD-T). A random start can land where the gradient is not zero.
 # - **BPDA**, backward pass differentiable approximation (straight-through): the forward pass
 #   keeps the caps, but the backward pass treats each capped ReLU as a plain ReLU (derivative
 #   1 on z > 0). The cap still decides what the net outputs; it no longer decides where the
 #   attacker looks. Run as PGD on the CW margin loss, with random restarts.
-# - **Margin PGD with restarts**: the true gradient, but a loss that does not saturate like
-#   the cross-entropy, more iterations, and restarts from random points of the eps-ball (a
-#   random start can land where the gradient is not zero).
 # - **Square** (Andriushchenko et al., 2020): no gradient at all. Random search that changes
 #   a random square of pixels to ±eps and keeps the change if the margin between the true
 #   class and the best other class shrinks. Only forward passes, so masking cannot stop it.
@@ -54,7 +57,7 @@ QUICK = True
 import numpy as np
 
 import nprelu as nr
-from nprelu import audit, paper, plotting
+from nprelu import apgd, audit, paper, plotting
 from nprelu.progress import plural
 from nprelu.run import chapter
 
@@ -101,8 +104,9 @@ def audit_net(model, twin, x, y, iters, restarts, queries, seed):
     advs = {
         "fgsm": nr.fgsm(model, x, y, EPS),
         "pgd": nr.pgd(model, x, y, EPS, 0.01, 10),
-        "pgd_margin_restarts": audit.pgd_adaptive(model, x, y, EPS, 0.01, iters,
-                                                  restarts=restarts, seed=seed),
+        "apgd_ce": apgd.apgd(model, x, y, EPS, iters, "ce", seed=seed).x_adv,
+        "apgd_dlr": apgd.apgd(model, x, y, EPS, iters, "dlr", seed=seed).x_adv,
+        "apgd_t": apgd.apgd_targeted(model, x, y, EPS, iters, n_targets=9, seed=seed).x_adv,
         "bpda": audit.pgd_adaptive(model, x, y, EPS, 0.01, iters, restarts=restarts, bpda=True,
                                    seed=seed),
         "square": audit.square_linf(model, x, y, EPS, queries=queries, seed=seed)[0],
@@ -118,6 +122,9 @@ def audit_net(model, twin, x, y, iters, restarts, queries, seed):
     return res
 
 
+audit_net.version = 2  # 2: the APGD attacks of AutoAttack joined the worst case
+
+
 records = ctx.records({
     f"audit_{beta or 'none'}_{adv or 'clean'}_seed{sd}":
         (audit_net, spec, specs[None, adv, sd], x, y, s.audit_iters, s.audit_restarts,
@@ -131,19 +138,26 @@ results = {(beta, adv): [records[f"audit_{beta or 'none'}_{adv or 'clean'}_seed{
 # ## The audit table
 
 # %%
-COLS = ("clean", "fgsm", "pgd", "pgd_margin_restarts", "bpda", "square", "transfer",
+COLS = ("clean", "fgsm", "pgd", "apgd_ce", "apgd_dlr", "apgd_t", "bpda", "square", "transfer",
         "worst_case", "zero_gradient_share", "pgd_fails_fgsm_succeeds")
-lines = ["| max val. | adv. training | paper PGD | " + " | ".join(COLS) + " |",
-         "|---|---|---|" + "---|" * len(COLS)]
+FLAGS = {"zero_gradient": "Z", "gradient_free_wins": "G", "not_broken_at_eps_1": "E"}
+lines = ["| max val. | adv. training | paper PGD | " + " | ".join(COLS) + " | flags |",
+         "|---|---|---|" + "---|" * (len(COLS) + 1)]
 for (beta, adv), recs in results.items():
+    flags = audit.masking_flags(recs[0])
     lines.append(f"| {beta or '–'} | {adv.upper() if adv else '–'} | "
                  f"{paper.PAPER_TABLE1[(beta, adv)][2]:.2f} | "
-                 + " | ".join(plotting.fmt([r[c] for r in recs], 1) for c in COLS) + " |")
-lines += ["", f"Robust accuracy in % at eps = {EPS} on the first {len(x)} test inputs. Adaptive "
-          f"PGD: {s.audit_iters} iterations of step 0.01, margin loss, "
+                 + " | ".join(plotting.fmt([r[c] for r in recs], 1) for c in COLS)
+                 + f" | {''.join(v for k, v in FLAGS.items() if flags[k]) or '–'} |")
+lines += ["", f"Robust accuracy in % at eps = {EPS} on the first {len(x)} test inputs. APGD: "
+          f"{s.audit_iters} iterations, 1 restart (APGD-T: each of 9 target classes); BPDA: "
+          f"margin PGD, {s.audit_iters} iterations of step 0.01, "
           f"{plural(s.audit_restarts, 'random restart')}; Square: {s.audit_square_queries} "
           "queries; transfer: margin PGD on the uncapped twin. worst_case: correct under all of "
-          "them. zero_gradient_share and pgd_fails_fgsm_succeeds: % of inputs."]
+          "them. zero_gradient_share and pgd_fails_fgsm_succeeds: % of inputs. Flags (seed "
+          f"{ctx.seeds[0]}): Z = more than 1 % of the inputs have an exactly zero gradient; G = "
+          "a gradient-free attack beats every gradient attack; E = PGD leaves more than 15 % "
+          "correct at eps = 1."]
 ctx.text("audit.md", "\n".join(lines) + "\n")
 print("\n".join(lines))
 

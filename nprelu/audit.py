@@ -9,8 +9,9 @@ gradient attack stalls. That looks like robustness but may be gradient masking (
     square_linf   the Square attack (Andriushchenko et al., 2020): random search, no gradient
     transfer      PGD examples crafted on the uncapped twin, fed to the capped model
 
-and the diagnostics that flag masking (share of exactly-zero gradients, inputs where PGD fails
-but FGSM succeeds, accuracy as eps grows to 1).
+(the APGD attacks of AutoAttack are in nprelu.apgd), and the diagnostics that flag masking:
+share of exactly-zero gradients, inputs where PGD fails but FGSM succeeds, accuracy as eps
+grows to 1, and `masking_flags`, which turns an evaluation's numbers into plain warnings.
 """
 
 from __future__ import annotations
@@ -136,6 +137,47 @@ def pgd_fails_fgsm_succeeds(model: MLP, x: np.ndarray, y: np.ndarray, eps: float
     ok_pgd = model.predict(pgd(model, x, y, eps, eps / 10, 10)) == y
     ok_fgsm = model.predict(fgsm(model, x, y, eps)) == y
     return float((ok_pgd & ~ok_fgsm).mean())
+
+
+GRADIENT_FREE = ("square", "transfer")  # attacks that never use the model's own gradient
+
+
+def masking_flags(numbers: dict, zero_share_limit: float = 1.0, eps1_limit: float = 15.0
+                  ) -> dict:
+    """AutoAttack-style reliability checks (Croce & Hein, 2020) on an evaluation's numbers (%):
+
+    - zero_gradient: more than `zero_share_limit` % of the inputs have an exactly zero input
+      gradient, so a gradient attack cannot move them;
+    - gradient_free_wins: a gradient-free attack (Square, transfer) leaves fewer inputs correct
+      than every attack that follows the model's gradient;
+    - not_broken_at_eps_1: at eps = 1 any image is reachable, yet PGD leaves more than
+      `eps1_limit` % correct (needs numbers["eps_curve_pgd"], its last entry at eps 1).
+    Returns the three flags and `warnings`, one sentence per raised flag."""
+    white = [v for k, v in numbers.items() if k in WHITE_BOX and v is not None]
+    free = [v for k, v in numbers.items() if k in GRADIENT_FREE and v is not None]
+    zero = numbers.get("zero_gradient_share")
+    curve = numbers.get("eps_curve_pgd")
+    flags = {
+        "zero_gradient": zero is not None and zero > zero_share_limit,
+        "gradient_free_wins": bool(white and free and min(free) < min(white)),
+        "not_broken_at_eps_1": bool(curve) and curve[-1] > eps1_limit,
+    }
+    warnings = []
+    if flags["zero_gradient"]:
+        warnings.append(f"{zero:.1f} % of the inputs have an exactly zero input gradient: FGSM "
+                        "and PGD cannot move them, so their accuracy overstates robustness "
+                        "(gradient masking)")
+    if flags["gradient_free_wins"]:
+        warnings.append(f"an attack that does not use the gradient (accuracy {min(free):.1f} %)"
+                        f" beats every gradient attack (best {min(white):.1f} %): the gradient "
+                        "is misleading")
+    if flags["not_broken_at_eps_1"]:
+        warnings.append(f"at eps = 1, where any image can be reached, PGD still leaves "
+                        f"{curve[-1]:.1f} % correct: the attack is stuck, not the model robust")
+    return {**flags, "warnings": warnings}
+
+
+WHITE_BOX = ("fgsm", "pgd", "apgd_ce", "apgd_dlr", "apgd_t", "bpda", "pgd_margin_restarts")
 
 
 def worst_case(model: MLP, x: np.ndarray, y: np.ndarray, adversarials: dict[str, np.ndarray]

@@ -169,6 +169,25 @@ def cmd_attack(args) -> None:
     if correct.any():
         print(f"success rate    {100 * nr.success_rate(model, x, adv, y):6.2f} %  (of the "
               "inputs classified correctly, the share the attack flips)")
+    _warn_if_masked(model, x, y)
+
+
+def _warn_if_masked(model, x, y) -> None:
+    """Two cheap checks for gradient masking, said in plain words when they fire: the share of
+    inputs with an exactly zero input gradient, and PGD at eps = 1 on up to 200 inputs."""
+    from .attacks import pgd
+    from .audit import masking_flags, zero_gradient_share
+
+    k = min(len(x), 200)
+    at_one = 100 * float((model.predict(pgd(model, x[:k], y[:k], 1.0, 0.25, 20)) == y[:k]).mean())
+    flags = masking_flags({"zero_gradient_share": 100 * zero_gradient_share(model, x, y),
+                           "eps_curve_pgd": [at_one]})
+    for text in flags["warnings"]:
+        print(f"WARNING: {text}.")
+    if flags["warnings"]:
+        print("The robust accuracy above is an upper bound that this attack cannot tighten; "
+              "see chapters/ch9_audit.py for attacks that do not need the gradient (BPDA, "
+              "Square) and chapters/ch10_certified.py for guaranteed lower bounds.")
 
 
 def cmd_reproduce(args) -> None:

@@ -51,3 +51,56 @@ def cw_margin(logits: np.ndarray, y: np.ndarray, kappa: float = 0.0, raw: bool =
     if raw:
         return f.astype(logits.dtype), df, margin
     return f.astype(logits.dtype), df
+
+
+def dlr_loss(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Difference of Logits Ratio (Croce & Hein, 2020), per sample, to be maximised, and dL/dZ.
+
+        DLR = -(Z_y - max_{i != y} Z_i) / (Z_pi1 - Z_pi3 + 1e-12)
+
+    with Z_pi1 >= Z_pi2 >= ... the sorted logits. The ratio does not change when the logits are
+    shifted or scaled by a positive number, so a net cannot hide behind large or flat logits."""
+    if logits.shape[1] < 3:
+        raise ValueError(f"the DLR loss needs at least 3 classes, got {logits.shape[1]}")
+    rows = np.arange(len(logits))
+    z = logits.astype(np.float64)
+    order = np.argsort(-z, axis=1, kind="stable")
+    p1, p3 = order[:, 0], order[:, 2]
+    other = z.copy()
+    other[rows, y] = -np.inf
+    m = other.argmax(axis=1)
+    num = z[rows, y] - z[rows, m]
+    den = z[rows, p1] - z[rows, p3] + 1e-12
+    loss = -num / den
+    grad = np.zeros_like(z)
+    np.add.at(grad, (rows, y), -1 / den)
+    np.add.at(grad, (rows, m), 1 / den)
+    np.add.at(grad, (rows, p1), num / den**2)
+    np.add.at(grad, (rows, p3), -num / den**2)
+    return loss.astype(logits.dtype), grad.astype(logits.dtype)
+
+
+def dlr_loss_targeted(logits: np.ndarray, y: np.ndarray, target: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Targeted DLR (Croce & Hein, 2020), to be maximised, and dL/dZ:
+
+        -(Z_y - Z_t) / (Z_pi1 - (Z_pi3 + Z_pi4) / 2 + 1e-12)
+
+    Maximising it pushes the target class t above the true class y."""
+    if logits.shape[1] < 4:
+        raise ValueError(f"the targeted DLR loss needs at least 4 classes, got "
+                         f"{logits.shape[1]}")
+    rows = np.arange(len(logits))
+    z = logits.astype(np.float64)
+    order = np.argsort(-z, axis=1, kind="stable")
+    p1, p3, p4 = order[:, 0], order[:, 2], order[:, 3]
+    num = z[rows, y] - z[rows, target]
+    den = z[rows, p1] - (z[rows, p3] + z[rows, p4]) / 2 + 1e-12
+    loss = -num / den
+    grad = np.zeros_like(z)
+    np.add.at(grad, (rows, y), -1 / den)
+    np.add.at(grad, (rows, target), 1 / den)
+    np.add.at(grad, (rows, p1), num / den**2)
+    np.add.at(grad, (rows, p3), -num / den**2 / 2)
+    np.add.at(grad, (rows, p4), -num / den**2 / 2)
+    return loss.astype(logits.dtype), grad.astype(logits.dtype)

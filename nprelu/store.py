@@ -8,8 +8,9 @@ be read is moved aside (to NAME.corrupt) with a message, and the model is traine
 Records: one JSON file per measurement (results/records/NAME.json): the numbers, the config
 they were computed from (the function's name and a description of its arguments: model keys,
 array shapes and hashes, settings), the wall time and the package versions. A record is reused
-only when its config matches exactly; anything else recomputes it. Every file is written
-atomically (nprelu.files).
+only when its config matches exactly; anything else recomputes it. A record function whose
+numbers change declares it with `fn.version = 2` (3, ...), which enters the config. Every file
+is written atomically (nprelu.files).
 """
 
 from __future__ import annotations
@@ -36,8 +37,11 @@ _LOG_LOCK = threading.Lock()
 
 
 def model_key(spec: Spec) -> str:
-    """12 hex digits naming the cache file of `spec` (any field changes it)."""
-    blob = json.dumps([spec.as_dict(), CODE_VERSION], sort_keys=True)
+    """12 hex digits naming the cache file of `spec` (any field changes it). Fields added to
+    Spec later count only when they differ from their defaults, so older keys stay valid."""
+    defaults = type(spec)(hidden=spec.hidden).as_dict()
+    fields = {k: v for k, v in spec.as_dict().items() if k not in spec.ADDED or v != defaults[k]}
+    blob = json.dumps([fields, CODE_VERSION], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -75,8 +79,10 @@ def describe(value):
         return [describe(v) for v in value]
     if is_dataclass(value) and not isinstance(value, type):
         return {type(value).__name__: describe(asdict(value))}
-    if callable(value):
-        return getattr(value, "__qualname__", repr(value))
+    if callable(value):  # a record function: its name, and its version when it declares one
+        name = getattr(value, "__qualname__", repr(value))
+        version = getattr(value, "version", None)
+        return name if version is None else f"{name} v{version}"
     return jsonable(value)
 
 

@@ -125,6 +125,88 @@ def adversarial_finetune(
                  adversary=adversary, progress=progress, desc=desc)
 
 
+def ibp_train(
+    model: MLP,
+    x: np.ndarray,
+    y: np.ndarray,
+    eps: float,
+    epochs: int = 30,
+    batch_size: int = 100,
+    lr: float = 1e-3,
+    warmup: int = 2,
+    ramp: int = 10,
+    kappa_end: float = 0.5,
+    lr_drops: tuple = (),
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "IBP training",
+) -> dict:
+    """Certified training with interval bounds (Gowal et al., 2018), in place.
+
+    Each step minimises  kappa * CE(z(x), y) + (1 - kappa) * CE(zhat(x, eps_t), y), where zhat
+    are IBP's worst-case logits over the eps_t-ball (nprelu.certify.ibp_worst_logits): the
+    network is trained to make its own certificate hold. eps_t is 0 for `warmup` epochs, then
+    grows linearly to `eps` over `ramp` epochs while kappa falls from 1 to kappa_end; the
+    learning rate is divided by 10 at each epoch listed in `lr_drops`. Fresh Adam; batches
+    shuffled with default_rng(seed). Returns per-epoch mean loss, clean and IBP-certified
+    training accuracy (on the batches, at that epoch's eps)."""
+    from .certify import ibp_backward, ibp_worst_logits
+    from .losses import softmax_cross_entropy
+
+    x = check_images(x, model.n_in).astype(model.dtype, copy=False)
+    y = check_labels(y, len(x), model.n_out)
+    eps = check_number(eps, "eps", nonnegative=True)
+    epochs, batch_size = check_count(epochs, "epochs"), check_count(batch_size, "batch_size")
+    warmup, ramp = check_count(warmup, "warmup", 0), check_count(ramp, "ramp", 0)
+    kappa_end = check_number(kappa_end, "kappa_end", nonnegative=True, at_most=1)
+    rng = np.random.default_rng(seed)
+    opt = Adam([model.params], lr=lr)
+    n = len(x)
+    steps = (n + batch_size - 1) // batch_size
+    ibp_grads = np.zeros_like(model.grads)
+    history: dict[str, list[float]] = {"loss": [], "acc": [], "certified": [], "eps": []}
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(epochs):
+            if epoch in lr_drops:
+                opt.lr /= 10
+            order = rng.permutation(n)
+            total, correct, certified = 0.0, 0, 0
+            for s in bar(range(steps), desc=f"{desc} {epoch + 1}/{epochs}", enabled=progress):
+                t = (epoch * steps + s - warmup * steps) / max(ramp * steps, 1)
+                ramped = min(max(t, 0.0), 1.0) if epoch >= warmup else 0.0
+                eps_t, kappa = eps * ramped, 1 - (1 - kappa_end) * ramped
+                idx = order[s * batch_size : (s + 1) * batch_size]
+                xb, yb = x[idx], y[idx]
+                loss, logits = model.loss_and_param_grads(xb, yb, check=False)
+                if kappa < 1:
+                    zhat, cache = ibp_worst_logits(model, xb, yb, eps_t)
+                    ibp_loss, dz = softmax_cross_entropy(zhat, yb)
+                    dz *= model.dtype.type(1.0 / len(idx))
+                    ibp_backward(model, cache, dz, ibp_grads)
+                    model.grads *= model.dtype.type(kappa)
+                    model.grads += model.dtype.type(1 - kappa) * ibp_grads
+                    loss = kappa * loss + (1 - kappa) * float(ibp_loss.mean())
+                    others_below = (zhat < 0) | (np.arange(zhat.shape[1]) == yb[:, None])
+                    certified += int(others_below.all(axis=1).sum())  # zhat_y is always 0
+                if not math.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"{desc}: training diverged at epoch {epoch + 1} of {epochs}, step "
+                        f"{s + 1} of {steps}: the loss is {loss}. Nothing was saved; try a "
+                        f"smaller learning rate (lr is {opt.lr:g}).")
+                opt.step([model.grads])
+                total += loss * len(idx)
+                correct += int((logits.argmax(1) == yb).sum())
+            history["loss"].append(total / n)
+            history["acc"].append(correct / n)
+            history["certified"].append(certified / n)
+            history["eps"].append(eps_t)
+            if progress:
+                say(f"{desc}: epoch {epoch + 1}/{epochs}, eps {eps_t:.3f}, kappa {kappa:.2f}, "
+                    f"loss {total / n:.4f}, train acc {100 * correct / n:.2f} %, IBP-certified "
+                    f"{100 * certified / n:.2f} %")
+    return history
+
+
 @dataclass(frozen=True)
 class Spec:
     """How to build and train one model: everything that decides its weights.
@@ -148,6 +230,15 @@ class Spec:
     adv_epochs: int = 0
     adv_eps: float = 0.1
     blas_threads: int = 1
+    # IBP training (ch10): ibp_eps > 0 trains with `ibp_train` instead of `train`
+    ibp_eps: float = 0.0
+    ibp_warmup: int = 0
+    ibp_ramp: int = 0
+    ibp_kappa: float = 0.5
+    lr_drops: tuple = ()
+
+    # fields added after the first cached models: part of the key only when they are set
+    ADDED = ("ibp_eps", "ibp_warmup", "ibp_ramp", "ibp_kappa", "lr_drops")
 
     @property
     def clean(self) -> Spec:
@@ -162,7 +253,8 @@ class Spec:
         arch = "-".join(map(str, self.hidden))
         adv = f" {self.adv.upper()}-trained" if self.adv else ""
         act = "" if self.activation == "relu" else f" {self.activation}(c={self.c:g})"
-        return f"{arch} {caps}{act}{adv} seed {self.seed}"
+        ibp = f" IBP-trained (eps {self.ibp_eps:g})" if self.ibp_eps else ""
+        return f"{arch} {caps}{act}{adv}{ibp} seed {self.seed}"
 
 
 def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
@@ -181,6 +273,12 @@ def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
             adversarial_finetune(model, x, y, spec.adv, eps=spec.adv_eps, epochs=spec.adv_epochs,
                                  batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed,
                                  progress=progress, desc=spec.label())
+        elif spec.ibp_eps:
+            model = MLP(spec.hidden, dict(spec.caps), spec.activation, spec.c, seed=spec.seed)
+            ibp_train(model, x, y, spec.ibp_eps, epochs=spec.epochs, batch_size=spec.batch_size,
+                      lr=spec.lr, warmup=spec.ibp_warmup, ramp=spec.ibp_ramp,
+                      kappa_end=spec.ibp_kappa, lr_drops=spec.lr_drops, seed=spec.seed,
+                      progress=progress, desc=spec.label())
         else:
             model = MLP(spec.hidden, dict(spec.caps), spec.activation, spec.c, seed=spec.seed)
             train(model, x, y, epochs=spec.epochs,

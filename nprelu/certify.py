@@ -1,0 +1,452 @@
+"""Certified robustness: lower bounds on the margin that no attack can beat.
+
+An input x of class y is robust at radius eps when, for every x' in the box
+B = {x' : |x' - x|_inf <= eps} ∩ [0, 1]^D and every other class j, the margin
+z_y(x') - z_j(x') stays positive. An attack that fails proves nothing; a lower bound on the
+smallest margin over B does. Three of them, from fast and loose to slow and exact:
+
+    IBP    interval bound propagation (Gowal et al., 2018): push the box through the net one
+           layer at a time. Exact for each neuron alone (the activations are monotone), loose
+           because the neurons of a layer cannot all reach their extremes at once.
+    CROWN  (Zhang et al., 2018): bound every activation between two lines (its linear
+           relaxation on the neuron's interval [l, u]) and carry a linear function of the input
+           backwards through the net, so that the errors of different neurons can cancel.
+           Intermediate bounds [l, u] come from CROWN itself, layer by layer.
+    MILP   an exact mixed-integer program (one binary per kink a neuron's interval crosses,
+           big-M constants from the CROWN bounds), solved with HiGHS: the true smallest margin,
+           when it finishes within its time limit.
+
+Certified = all nine margin bounds > 0. Bounds are computed in float64 from the float32
+weights, and are statements about the network in exact arithmetic (float32 inference differs
+from it by about 1e-6 in the logits). Supported: (capped) ReLU nets for all three; IBP also
+handles the scaled sigmoid and tanh (monotone).
+
+The capped ReLU a = clip(z, 0, beta) on an interval [l, u] has six cases (lines: lower <= a <=
+upper, each `slope * z + intercept`):
+    u <= 0: a = 0;   l >= beta: a = beta;   0 <= l, u <= beta: a = z         (exact)
+    l < 0 < u <= beta (crosses 0):   upper chord u (z - l) / (u - l); lower z or 0, whichever
+                                     leaves the smaller area (slope 1 if u > -l), as for ReLU
+    0 <= l < beta < u (crosses beta): concave there: lower chord from (l, l) to (u, beta);
+                                     upper z or beta (slope 1 if u - beta < beta - l)
+    l < 0 < beta < u (crosses both): upper through (beta, beta), slope beta / (beta - l) or 0;
+                                     lower through (0, 0), slope beta / u or 0; in each case the
+                                     one enclosing the smaller area.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .activations import CappedReLU
+from .checks import check_batch, check_number
+from .model import MLP
+
+METHODS = ("ibp", "crown")
+
+
+# ----------------------------------------------------------------------------- the box, layers
+def input_box(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """The L-inf ball of radius eps around x, intersected with [0, 1]: (lo, hi), float64."""
+    x = x.astype(np.float64)
+    return np.clip(x - eps, 0, 1), np.clip(x + eps, 0, 1)
+
+
+def _layers(model: MLP) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(d.W.astype(np.float64), d.b.astype(np.float64)) for d in model.dense]
+
+
+def _beta(act) -> float:
+    if not isinstance(act, CappedReLU):
+        raise ValueError(f"CROWN and MILP here handle (capped) ReLU nets; this one has "
+                         f"{act.name} (IBP works for it)")
+    return act.beta
+
+
+def affine_bounds(W: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+    """Exact bounds of z = a W + b for a in the box [lo, hi] (N, n_in): (l, u), each (N, n_out)."""
+    Wp, Wn = np.maximum(W, 0), np.minimum(W, 0)
+    return lo @ Wp + hi @ Wn + b, hi @ Wp + lo @ Wn + b
+
+
+def _act_box(act, l: np.ndarray, u: np.ndarray):
+    """The box of a monotone activation's outputs on [l, u]: (act(l), act(u))."""
+    return act.fn(l), act.fn(u)
+
+
+def margin_spec(W: np.ndarray, b: np.ndarray, y: np.ndarray):
+    """The last layer folded into the margins z_y - z_j: per input n, coefficients (N, K, H)
+    on the last hidden output and constants (N, K). Row j = y is all zero."""
+    C = W[:, y].T[:, None, :] - W.T[None, :, :]
+    c0 = b[y][:, None] - b[None, :]
+    return C, c0
+
+
+# ----------------------------------------------------------------------------- IBP
+def ibp_bounds(model: MLP, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+    """Interval bounds (l, u) of every hidden layer's pre-activation z, float64."""
+    layers, out = _layers(model), []
+    a_lo, a_hi = lo, hi
+    for (W, b), act in zip(layers[:-1], model.acts):
+        l, u = affine_bounds(W, b, a_lo, a_hi)
+        out.append((l, u))
+        a_lo, a_hi = _act_box(act, l, u)
+    return out
+
+
+def ibp_margins(model: MLP, x: np.ndarray, y: np.ndarray, eps: float) -> np.ndarray:
+    """Lower bounds (N, K) of z_y - z_j over the box, by IBP (+inf at j = y)."""
+    x, y = check_batch(model, x, y)
+    lo, hi = input_box(x, check_number(eps, "eps", nonnegative=True))
+    l, u = ibp_bounds(model, lo, hi)[-1]
+    a_lo, a_hi = _act_box(model.acts[-1], l, u)
+    C, c0 = margin_spec(*_layers(model)[-1], y)
+    mid, rad = (a_hi + a_lo) / 2, (a_hi - a_lo) / 2
+    m = np.einsum("nkh,nh->nk", C, mid) - np.einsum("nkh,nh->nk", np.abs(C), rad) + c0
+    m[np.arange(len(y)), y] = np.inf
+    return m
+
+
+# ----------------------------------------------------------------------------- CROWN
+def relaxation(beta: float, l: np.ndarray, u: np.ndarray):
+    """Lines bounding a = clip(z, 0, beta) on [l, u], elementwise (the six cases of the module
+    docstring): (lower slope, lower intercept, upper slope, upper intercept). beta = inf: ReLU."""
+    aL, bL, aU, bU = (np.zeros_like(l) for _ in range(4))
+    capped = np.isfinite(beta)
+    B = beta if capped else np.inf
+    linear = (l >= 0) & (u <= B)
+    aL[linear] = aU[linear] = 1
+    if capped:
+        sat = l >= B
+        bL[sat] = bU[sat] = B
+    c0 = (l < 0) & (u > 0) & (u <= B)  # crosses 0 only: the ReLU relaxation
+    s = u[c0] / (u[c0] - l[c0])
+    aU[c0], bU[c0] = s, -s * l[c0]
+    aL[c0] = (u[c0] > -l[c0]).astype(l.dtype)
+    if capped:
+        cb = (l >= 0) & (l < B) & (u > B)  # crosses beta only: concave on [l, u]
+        lb, ub = l[cb], u[cb]
+        s = (B - lb) / (ub - lb)
+        aL[cb], bL[cb] = s, lb - s * lb
+        one = (ub - B) < (B - lb)
+        aU[cb], bU[cb] = one.astype(l.dtype), np.where(one, 0.0, B)
+        cc = (l < 0) & (u > B)  # crosses both kinks
+        lb, ub = l[cc], u[cc]
+        s_up = B / (B - lb)  # through (beta, beta); the alternative is the flat a <= beta
+        area_up = B * (-lb) / 2 + s_up * (ub - B) ** 2 / 2
+        area_flat = B * (-lb) + B**2 / 2
+        up = np.where(area_up < area_flat, s_up, 0.0)
+        aU[cc], bU[cc] = up, B - up * B
+        s_lo = B / ub  # through (0, 0); the alternative is a >= 0
+        area_chord = s_lo * lb**2 / 2 + B**2 / 2 + B * (ub - B) - s_lo * ub**2 / 2
+        area_zero = B**2 / 2 + B * (ub - B)
+        aL[cc] = np.where(area_chord < area_zero, s_lo, 0.0)
+    return aL, bL, aU, bU
+
+
+def _backward(lam: np.ndarray, const: np.ndarray, k: int, layers, relax, lo, hi,
+              upper: bool) -> np.ndarray:
+    """Bound of lam . a_k + const over the box, carried back through hidden layers k-1..0.
+
+    lam: (N, m, n_k) coefficients on the output of hidden layer k (0-based), const: (N, m).
+    relax[i] = (aL, bL, aU, bU) of hidden layer i, each (N, n_i). Returns (N, m): the lower
+    bound, or the upper bound when `upper`."""
+    for i in range(k, -1, -1):
+        aL, bL, aU, bU = relax[i]
+        pos, neg = np.maximum(lam, 0), np.minimum(lam, 0)
+        if upper:
+            aL, bL, aU, bU = aU, bU, aL, bL
+        lam_z = pos * aL[:, None, :] + neg * aU[:, None, :]
+        const = const + np.einsum("nmh,nh->nm", pos, bL) + np.einsum("nmh,nh->nm", neg, bU)
+        W, b = layers[i]
+        const = const + lam_z @ b
+        n, m, h = lam_z.shape
+        lam = (lam_z.reshape(n * m, h) @ W.T).reshape(n, m, W.shape[0])
+    pos, neg = np.maximum(lam, 0), np.minimum(lam, 0)
+    if upper:
+        lo, hi = hi, lo
+    return const + np.einsum("nmd,nd->nm", pos, lo) + np.einsum("nmd,nd->nm", neg, hi)
+
+
+def crown_bounds(model: MLP, lo: np.ndarray, hi: np.ndarray):
+    """CROWN bounds (l, u) of every hidden layer's pre-activation, and the relaxations built on
+    them: ([(l, u) per hidden layer], [(aL, bL, aU, bU) per hidden layer])."""
+    layers = _layers(model)
+    betas = [_beta(act) for act in model.acts]
+    bounds, relax = [], []
+    for k, beta in enumerate(betas):
+        W, b = layers[k]
+        if k == 0:
+            l, u = affine_bounds(W, b, lo, hi)
+        else:
+            n = len(lo)
+            lam = np.broadcast_to(W.T, (n, *W.T.shape))
+            const = np.broadcast_to(b, (n, len(b)))
+            l = _backward(lam, const, k - 1, layers, relax, lo, hi, upper=False)
+            u = _backward(lam, const, k - 1, layers, relax, lo, hi, upper=True)
+        bounds.append((l, u))
+        relax.append(relaxation(beta, l, u))
+    return bounds, relax
+
+
+def crown_margins(model: MLP, x: np.ndarray, y: np.ndarray, eps: float,
+                  chunk: int = 100) -> np.ndarray:
+    """Lower bounds (N, K) of z_y - z_j over the box, by CROWN (+inf at j = y)."""
+    x, y = check_batch(model, x, y)
+    eps = check_number(eps, "eps", nonnegative=True)
+    out = np.empty((len(x), model.n_out))
+    layers = _layers(model)
+    for i in range(0, len(x), chunk):
+        xs, ys = x[i : i + chunk], y[i : i + chunk]
+        lo, hi = input_box(xs, eps)
+        _, relax = crown_bounds(model, lo, hi)
+        C, c0 = margin_spec(*layers[-1], ys)
+        out[i : i + chunk] = _backward(C, c0, len(layers) - 2, layers, relax, lo, hi, False)
+    out[np.arange(len(y)), y] = np.inf
+    return out
+
+
+# ----------------------------------------------------------------------------- MILP
+@dataclass
+class MILPResult:
+    margin: float | None  # the exact smallest margin over the box (None: not finished)
+    status: str  # "robust", "not robust" or "unknown" (time limit)
+    binaries: int  # binary variables of the program (kinks crossed)
+    seconds: float
+
+
+def unstable_count(bounds, betas) -> int:
+    """Binaries a MILP needs: kinks (0 and beta) strictly inside the neurons' intervals."""
+    total = 0
+    for (l, u), beta in zip(bounds, betas):
+        total += int(np.sum((l < 0) & (u > 0)))
+        if np.isfinite(beta):
+            total += int(np.sum((l < beta) & (u > beta)))
+    return total
+
+
+def milp_margin(model: MLP, x: np.ndarray, y: int, eps: float, time_limit: float = 30.0,
+                max_binaries: int | None = None, lower_bounds: np.ndarray | None = None
+                ) -> MILPResult:
+    """The exact smallest margin min_j min_{x' in box} z_y(x') - z_j(x') for one input x (D,).
+
+    One MILP per class j, solved by HiGHS (scipy.optimize.milp), in the order of the CROWN
+    lower bounds (the likeliest minimum first); j is skipped when its CROWN bound already
+    exceeds the smallest margin found. With `max_binaries`, inputs whose programs would need
+    more binaries are "unknown" at once. The time limit covers all classes of the input."""
+    import time
+
+    t0 = time.perf_counter()
+    x2, y2 = check_batch(model, x[None], np.array([y]))
+    eps = check_number(eps, "eps", nonnegative=True)
+    lo, hi = input_box(x2, eps)
+    bounds, _ = crown_bounds(model, lo, hi)
+    betas = [_beta(a) for a in model.acts]
+    n_bin = unstable_count(bounds, betas)
+    if max_binaries is not None and n_bin > max_binaries:
+        return MILPResult(None, "unknown", n_bin, time.perf_counter() - t0)
+    program = _Program(model, lo[0], hi[0], [(l[0], u[0]) for l, u in bounds], betas)
+    if lower_bounds is None:
+        lower_bounds = crown_margins(model, x2, y2, eps)[0]
+    best, finished = np.inf, True
+    for j in np.argsort(lower_bounds):
+        if j == y or lower_bounds[j] >= best:
+            continue
+        left = time_limit - (time.perf_counter() - t0)
+        value, ok = program.minimise(int(y), int(j), max(left, 0.0))
+        if value is not None:
+            best = min(best, value)
+        if not ok:
+            finished = False
+            break
+    seconds = time.perf_counter() - t0
+    if not finished:
+        status = "not robust" if best < 0 else "unknown"  # a negative incumbent is a witness
+        return MILPResult(None, status, program.n_binaries, seconds)
+    return MILPResult(float(best), "robust" if best > 0 else "not robust", program.n_binaries,
+                      seconds)
+
+
+class _Program:
+    """The mixed-integer program of one input's box, built once; the objective (the margin
+    against class j) changes per solve. Variables: the input, then per hidden layer z and a,
+    then helper variables s (ReLU output of neurons crossing both kinks) and the binaries."""
+
+    def __init__(self, model: MLP, lo, hi, bounds, betas):
+        self.layers = _layers(model)
+        self.lb, self.ub, self.integer = [], [], []
+        rows, self.cl, self.cu = [], [], []  # sparse rows: list of (cols, vals)
+
+        def new(lb, ub, integer=False) -> np.ndarray:
+            start = len(self.lb)
+            lb, ub = np.atleast_1d(lb), np.atleast_1d(ub)
+            self.lb += list(lb)
+            self.ub += list(ub)
+            self.integer += [int(integer)] * len(lb)
+            return np.arange(start, start + len(lb))
+
+        def row(cols, vals, lower, upper):
+            rows.append((np.asarray(cols), np.asarray(vals, float)))
+            self.cl.append(lower)
+            self.cu.append(upper)
+
+        prev = new(lo, hi)  # the input
+        self.n_binaries = 0
+        for (W, b), (l, u), beta in zip(self.layers[:-1], bounds, betas):
+            z = new(l, u)
+            for k in range(len(b)):  # z_k - sum_i W_ik a_i = b_k
+                nz = np.flatnonzero(W[:, k])
+                row(np.concatenate([[z[k]], prev[nz]]), np.concatenate([[1.0], -W[nz, k]]),
+                    b[k], b[k])
+            a_lo, a_hi = np.clip(l, 0, beta), np.clip(u, 0, beta)
+            a = new(a_lo, a_hi)
+            for k in range(len(b)):
+                self._neuron(z[k], a[k], l[k], u[k], beta, new, row)
+            prev = a
+        self.n_binaries = int(sum(self.integer))
+        self.last = prev
+        n_var = len(self.lb)
+        from scipy.sparse import csr_matrix
+
+        data = np.concatenate([v for _, v in rows])
+        cols = np.concatenate([c for c, _ in rows])
+        ptr = np.concatenate([[0], np.cumsum([len(c) for c, _ in rows])])
+        self.A = csr_matrix((data, cols, ptr), shape=(len(rows), n_var))
+
+    def _neuron(self, z, a, l, u, beta, new, row) -> None:
+        """Constraints tying a = clip(z, 0, beta) for one neuron with z in [l, u]."""
+        if u <= 0 or l >= beta:
+            return  # a is fixed by its bounds (0 or beta)
+        if l >= 0 and u <= beta:
+            row([a, z], [1, -1], 0, 0)  # a = z
+            return
+        if l < 0 and u <= beta:  # a = max(z, 0): one binary d (1: z >= 0)
+            d = new(0, 1, integer=True)[0]
+            self._relu(z, a, d, l, u, row)
+            return
+        if l >= 0:  # a = min(z, beta) = z - max(z - beta, 0): one binary d (1: z >= beta)
+            d = new(0, 1, integer=True)[0]
+            row([a, z], [1, -1], -np.inf, 0)  # a <= z
+            row([a, z, d], [1, -1, u - beta], 0, np.inf)  # a >= z - (u - beta) d
+            row([a, d], [1, l - beta], l, np.inf)  # a >= beta + (l - beta)(1 - d)
+            return
+        # crosses both: s = max(z, 0) with binary d1, a = min(s, beta) with binary d2
+        s = new(0, u)[0]
+        d1, d2 = new([0, 0], [1, 1], integer=True)
+        self._relu(z, s, d1, l, u, row)
+        row([a, s], [1, -1], -np.inf, 0)  # a <= s
+        row([a, s, d2], [1, -1, u - beta], 0, np.inf)  # a >= s - (u - beta) d2
+        row([a, d2], [1, -beta], 0, np.inf)  # a >= beta d2
+
+    @staticmethod
+    def _relu(z, a, d, l, u, row) -> None:
+        """a = max(z, 0) for z in [l, u], l < 0 < u, binary d: the standard big-M encoding."""
+        row([a, z], [1, -1], 0, np.inf)  # a >= z   (a >= 0 is a's lower bound)
+        row([a, d], [1, -u], -np.inf, 0)  # a <= u d
+        row([a, z, d], [1, -1, -l], -np.inf, -l)  # a <= z - l (1 - d)
+
+    def minimise(self, y: int, j: int, time_limit: float) -> tuple[float | None, bool]:
+        """min of z_y - z_j; (value, finished). value is the best found if unfinished."""
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
+        W, b = self.layers[-1]
+        c = np.zeros(len(self.lb))
+        c[self.last] = W[:, y] - W[:, j]
+        res = milp(c, integrality=np.array(self.integer),
+                   bounds=Bounds(np.array(self.lb), np.array(self.ub)),
+                   constraints=LinearConstraint(self.A, np.array(self.cl), np.array(self.cu)),
+                   options={"time_limit": max(time_limit, 1e-3), "mip_rel_gap": 1e-9,
+                            "presolve": True})
+        const = b[y] - b[j]
+        if res.status == 0:
+            return float(res.fun + const), True
+        value = float(res.fun + const) if res.x is not None else None
+        return value, False
+
+
+# ----------------------------------------------------------------------------- verdicts
+@dataclass
+class Certificate:
+    ibp: np.ndarray  # (N,) bool: certified by IBP
+    crown: np.ndarray  # (N,) bool: certified by CROWN (None for non-ReLU nets)
+    margin_ibp: np.ndarray  # (N,) smallest IBP margin bound
+    margin_crown: np.ndarray | None  # (N,) smallest CROWN margin bound
+
+    @property
+    def certified(self) -> np.ndarray:
+        """The better of the two per input (either bound > 0 proves robustness)."""
+        return self.ibp if self.crown is None else self.ibp | self.crown
+
+
+def certify(model: MLP, x: np.ndarray, y: np.ndarray, eps: float) -> Certificate:
+    """IBP and (for ReLU nets) CROWN certificates per input at radius eps. An input
+    misclassified at x itself has a negative margin and is never certified."""
+    m_ibp = ibp_margins(model, x, y, eps).min(axis=1)
+    try:
+        m_crown = crown_margins(model, x, y, eps).min(axis=1)
+    except ValueError:
+        m_crown = None
+    return Certificate(m_ibp > 0, None if m_crown is None else m_crown > 0, m_ibp, m_crown)
+
+
+# ----------------------------------------------------------------------------- IBP training
+def ibp_worst_logits(model: MLP, x: np.ndarray, y: np.ndarray, eps: float):
+    """The worst-case logits of IBP training (Gowal et al., 2018), in the model's dtype:
+    zhat_j = upper bound of z_j - z_y over the box (zhat_y = 0), with the last layer folded into
+    the margins. Returns (zhat (N, K), cache for `ibp_backward`)."""
+    dt = model.dtype
+    lo = np.clip(x - dt.type(eps), 0, 1).astype(dt)
+    hi = np.clip(x + dt.type(eps), 0, 1).astype(dt)
+    mu, r = (hi + lo) / 2, (hi - lo) / 2
+    cache = []
+    for layer, act in zip(model.dense[:-1], model.acts):
+        absW = np.abs(layer.W)
+        mu_z, r_z = mu @ layer.W + layer.b, r @ absW
+        l, u = mu_z - r_z, mu_z + r_z
+        a_l, a_u = act.fn(l), act.fn(u)
+        cache.append((mu, r, l, u, absW))
+        mu, r = (a_u + a_l) / 2, (a_u - a_l) / 2
+    W, b = model.dense[-1].W, model.dense[-1].b
+    D = W[:, y].T[:, None, :] - W.T[None, :, :]  # (N, K, H): rows W_y - W_j
+    margin = np.einsum("nkh,nh->nk", D, mu) - np.einsum("nkh,nh->nk", np.abs(D), r) + (
+        b[y][:, None] - b[None, :])
+    return -margin, (cache, mu, r, D, y)
+
+
+def ibp_backward(model: MLP, ibp_cache, dzhat: np.ndarray, grads: np.ndarray) -> None:
+    """Gradient of a loss through `ibp_worst_logits`: given dL/dzhat (N, K), write dL/dparams
+    into `grads` (the model's flat layout). Activation derivatives take the flat side at the
+    kinks, as everywhere else."""
+    cache, mu, r, D, y = ibp_cache
+    views = _param_views(model, grads)
+    dm = -dzhat  # d/dmargin
+    onehot = np.zeros_like(dzhat)
+    onehot[np.arange(len(y)), y] = 1
+    E = dm[:, :, None] * (mu[:, None, :] - np.sign(D) * r[:, None, :])  # d/dD
+    dW, db = views[-1]
+    dW[...] = E.sum(axis=1).T @ onehot - E.sum(axis=0).T
+    db[...] = onehot.T @ dm.sum(axis=1) - dm.sum(axis=0)
+    g_mu = np.einsum("nk,nkh->nh", dm, D)
+    g_r = -np.einsum("nk,nkh->nh", dm, np.abs(D))
+    for i in range(len(cache) - 1, -1, -1):
+        mu_in, r_in, l, u, absW = cache[i]
+        act, W = model.acts[i], model.dense[i].W
+        g_u = (g_mu + g_r) / 2 * act.grad(u)
+        g_l = (g_mu - g_r) / 2 * act.grad(l)
+        g_muz, g_rz = g_l + g_u, g_u - g_l
+        dW, db = views[i]
+        dW[...] = mu_in.T @ g_muz + np.sign(W) * (r_in.T @ g_rz)
+        db[...] = g_muz.sum(axis=0)
+        if i:
+            g_mu, g_r = g_muz @ W.T, g_rz @ absW.T
+
+
+def _param_views(model: MLP, flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(W, b) views of a flat array laid out like model.params."""
+    out, at = [], 0
+    for layer in model.dense:
+        i, o = layer.W.shape
+        out.append((flat[at : at + i * o].reshape(i, o), flat[at + i * o : at + i * o + o]))
+        at += i * o + o
+    return out
