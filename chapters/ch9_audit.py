@@ -57,7 +57,8 @@ QUICK = True
 import numpy as np
 
 import nprelu as nr
-from nprelu import apgd, audit, paper, plotting
+from nprelu import audit, paper, plotting
+from nprelu.apgd import apgd
 from nprelu.progress import plural
 from nprelu.run import chapter
 
@@ -80,58 +81,54 @@ specs = {(beta, adv, seed): ctx.spec(paper.TABLE1_HIDDEN, caps={2: beta} if beta
 # ## One net, step by step
 #
 # The clean-trained net capped at β = 0.01. First the masking flag: how many inputs have an
-# exactly zero gradient? Then PGD as in Table 1, and the same PGD with BPDA.
+# exactly zero gradient? Then PGD as in Table 1, APGD-CE (which starts at a random point of the
+# ball), and margin PGD with BPDA.
 
 # %%
 seed = ctx.seeds[0]
 model = ctx.model(specs[0.01, None, seed])
 print(f"inputs with an exactly zero gradient: {100 * audit.zero_gradient_share(model, x, y):.1f} %")
 plain = nr.pgd(model, x, y, **paper.PGD_EVAL)
+auto = apgd(model, x, y, EPS, s.audit_iters, loss="ce")
 bpda = audit.pgd_adaptive(model, x, y, EPS, 0.01, s.audit_iters, bpda=True)
-print(f"accuracy under PGD-10: {100 * nr.accuracy(model, plain, y):.1f} %, under BPDA: "
+print(f"accuracy under PGD-10: {100 * nr.accuracy(model, plain, y):.1f} %, under APGD-CE: "
+      f"{100 * nr.accuracy(model, auto.x_adv, y):.1f} %, under BPDA: "
       f"{100 * nr.accuracy(model, bpda, y):.1f} %")
 
 # %% [markdown]
 # ## Every net
 #
-# One record per net: every attack, the worst case, the flags and the eps curves.
+# Two records per net. The attack ensemble, `audit.attack_ensemble` (every attack above at
+# eps 0.1, and the worst case, per input; chapter 10 reuses these records), and the masking
+# signs: the share of inputs with an exactly zero gradient, the share where PGD fails but
+# FGSM succeeds, and accuracy under PGD and BPDA as eps grows (20 steps of eps / 4).
 
 
 # %%
-def audit_net(model, twin, x, y, iters, restarts, queries, seed):
-    """All attacks at eps 0.1 (robust accuracy in %, and the worst case over them), the masking
-    flags, and accuracy under PGD and BPDA as eps grows (20 steps of eps / 4)."""
-    advs = {
-        "fgsm": nr.fgsm(model, x, y, EPS),
-        "pgd": nr.pgd(model, x, y, EPS, 0.01, 10),
-        "apgd_ce": apgd.apgd(model, x, y, EPS, iters, "ce", seed=seed).x_adv,
-        "apgd_dlr": apgd.apgd(model, x, y, EPS, iters, "dlr", seed=seed).x_adv,
-        "apgd_t": apgd.apgd_targeted(model, x, y, EPS, iters, n_targets=9, seed=seed).x_adv,
-        "bpda": audit.pgd_adaptive(model, x, y, EPS, 0.01, iters, restarts=restarts, bpda=True,
-                                   seed=seed),
-        "square": audit.square_linf(model, x, y, EPS, queries=queries, seed=seed)[0],
-        "transfer": audit.pgd_adaptive(twin, x, y, EPS, 0.01, iters, restarts=0),
-    }
-    res = audit.worst_case(model, x, y, advs)
-    res["zero_gradient_share"] = 100 * audit.zero_gradient_share(model, x, y)
-    res["pgd_fails_fgsm_succeeds"] = 100 * audit.pgd_fails_fgsm_succeeds(model, x, y, EPS)
-    res["eps_curve_pgd"] = [100 * nr.accuracy(model, nr.pgd(model, x, y, e, e / 4, 20), y)
-                            for e in EPS_CURVE]
-    res["eps_curve_bpda"] = [100 * nr.accuracy(
-        model, audit.pgd_adaptive(model, x, y, e, e / 4, 20, bpda=True), y) for e in EPS_CURVE]
-    return res
+def masking_signs(model, x, y):
+    """The raw numbers behind the masking flags (%), and the eps curves."""
+    return {
+        "zero_gradient_share": 100 * audit.zero_gradient_share(model, x, y),
+        "pgd_fails_fgsm_succeeds": 100 * audit.pgd_fails_fgsm_succeeds(model, x, y, EPS),
+        "eps_curve_pgd": [100 * nr.accuracy(model, nr.pgd(model, x, y, e, e / 4, 20), y)
+                          for e in EPS_CURVE],
+        "eps_curve_bpda": [100 * nr.accuracy(model, audit.pgd_adaptive(
+            model, x, y, e, e / 4, 20, bpda=True), y) for e in EPS_CURVE]}
 
 
-audit_net.version = 2  # 2: the APGD attacks of AutoAttack joined the worst case
+def tag(beta, adv, seed):
+    return f"{beta or 'none'}_{adv or 'clean'}_seed{seed}"
 
 
-records = ctx.records({
-    f"audit_{beta or 'none'}_{adv or 'clean'}_seed{sd}":
-        (audit_net, spec, specs[None, adv, sd], x, y, s.audit_iters, s.audit_restarts,
-         s.audit_square_queries, sd)
-    for (beta, adv, sd), spec in specs.items()})
-results = {(beta, adv): [records[f"audit_{beta or 'none'}_{adv or 'clean'}_seed{sd}"]
-                         for sd in ctx.seeds]
+tasks = {}
+for (beta, adv, sd), spec in specs.items():
+    tasks[f"attacks_eps0.1_{tag(beta, adv, sd)}"] = (
+        audit.attack_ensemble, spec, specs[None, adv, sd], x, y, EPS, s.audit_iters,
+        s.audit_restarts, s.audit_square_queries, sd)
+    tasks[f"masking_{tag(beta, adv, sd)}"] = (masking_signs, spec, x, y)
+records = ctx.records(tasks)
+results = {(beta, adv): [{**records[f"attacks_eps0.1_{tag(beta, adv, sd)}"],
+                          **records[f"masking_{tag(beta, adv, sd)}"]} for sd in ctx.seeds]
            for adv in paper.TABLE1_TRAINING for beta in paper.TABLE1_BETAS}
 
 # %% [markdown]

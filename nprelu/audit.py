@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .apgd import apgd, apgd_targeted
 from .attacks import fgsm, pgd, pgd_from
 from .checks import check_batch, check_choice, check_count, check_number, check_seed
 from .losses import cw_margin, logit_margin, softmax_cross_entropy
@@ -137,6 +138,36 @@ def pgd_fails_fgsm_succeeds(model: MLP, x: np.ndarray, y: np.ndarray, eps: float
     ok_pgd = model.predict(pgd(model, x, y, eps, eps / 10, 10)) == y
     ok_fgsm = model.predict(fgsm(model, x, y, eps)) == y
     return float((ok_pgd & ~ok_fgsm).mean())
+
+
+def attack_ensemble(model: MLP, twin: MLP, x: np.ndarray, y: np.ndarray, eps: float,
+                    iters: int = 100, restarts: int = 4, square_queries: int = 5000,
+                    seed: int = 0) -> dict:
+    """The worst case over every attack of the project at radius eps, per input.
+
+    FGSM and PGD-10 (Table 1's), APGD-CE, APGD-DLR and targeted APGD-DLR against all nine
+    other classes (AutoAttack's gradient attacks; `iters` iterations, 1 restart), BPDA (margin
+    PGD through the caps as plain ReLUs, `iters` steps of 0.01, `restarts` random restarts),
+    Square (`square_queries` queries, no gradient) and transfer (margin PGD crafted on `twin`).
+    Returns the accuracy in % on clean inputs ("clean"), under each attack, and under all of
+    them at once ("worst_case"), and "per_input": the same as 0/1 per input."""
+    advs = {
+        "fgsm": fgsm(model, x, y, eps),
+        "pgd": pgd(model, x, y, eps, 0.01, 10),
+        "apgd_ce": apgd(model, x, y, eps, iters, "ce", seed=seed).x_adv,
+        "apgd_dlr": apgd(model, x, y, eps, iters, "dlr", seed=seed).x_adv,
+        "apgd_t": apgd_targeted(model, x, y, eps, iters, n_targets=9, seed=seed).x_adv,
+        "bpda": pgd_adaptive(model, x, y, eps, 0.01, iters, restarts=restarts, bpda=True,
+                             seed=seed),
+        "square": square_linf(model, x, y, eps, queries=square_queries, seed=seed)[0],
+        "transfer": pgd_adaptive(twin, x, y, eps, 0.01, iters, restarts=0),
+    }
+    clean = model.predict(x) == y
+    correct = {"clean": clean}
+    correct.update({name: clean & (model.predict(adv) == y) for name, adv in advs.items()})
+    correct["worst_case"] = np.logical_and.reduce(list(correct.values()))
+    return {**{k: 100 * float(v.mean()) for k, v in correct.items()},
+            "per_input": {k: v.astype(np.uint8) for k, v in correct.items()}}
 
 
 GRADIENT_FREE = ("square", "transfer")  # attacks that never use the model's own gradient

@@ -78,6 +78,14 @@ class Settings:
     audit_iters: int = 100
     audit_restarts: int = 4
     audit_square_queries: int = 5000
+    # ch10 (beyond the paper): certification and IBP training
+    cert_samples: int = 1000  # IBP / CROWN / attack ensemble on the first 1000 test inputs
+    cert_eps: tuple = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2)
+    curve_samples: int = 200  # APGD over the eps range on the first 200
+    milp_samples: int = 100  # the exact MILP on the first 100 (those still undecided)
+    milp_seconds: float = 20.0  # time limit per input
+    milp_binaries: int = 200  # inputs whose program needs more binaries are "unknown"
+    ibp_epochs: int = 40
     blas_threads: int = 1  # BLAS threads for training and evaluation: part of every result
 
     @classmethod
@@ -88,7 +96,9 @@ class Settings:
                        eval_betas=(0.01, 0.05, 0.1, 0.15), ch3_betas=(0.01, 1.0, 100.0),
                        zg_betas=(0.01, 0.1), zg_samples=20, zg_iters=200, cw_samples=20,
                        cw_steps=200, cw_binary_steps=4, smap_samples=100, audit_samples=100,
-                       audit_iters=20, audit_restarts=1, audit_square_queries=200)
+                       audit_iters=20, audit_restarts=1, audit_square_queries=200,
+                       cert_samples=100, cert_eps=(0.02, 0.1), curve_samples=50, milp_samples=10,
+                       milp_seconds=5.0, milp_binaries=60, ibp_epochs=4)
         else:
             base = cls()
         chosen = {k: v for k, v in overrides.items() if v is not None}

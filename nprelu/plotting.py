@@ -120,3 +120,26 @@ def sweep_table(rows_by_net: SweepRows, keys: Sequence[str]) -> str:
             cells = [fmt([rows[i][k] for rows in per_seed]) for k in keys]
             lines.append(f"| {cap} | {b0:g} | {r['beta']:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+@styled
+def relaxation_figure(relaxation, beta: float = 1.0) -> Figure:
+    """The linear relaxation of the capped ReLU a = clip(z, 0, beta) on each interval case:
+    the function (black), the lower and upper lines (blue, red), the interval (grey)."""
+    cases = [("inactive", -1.5, -0.3), ("linear", 0.2, 0.8), ("saturated", 1.2, 2.0),
+             ("crosses 0", -1.0, 0.8), ("crosses β", 0.3, 2.2), ("crosses both", -0.8, 1.9)]
+    fig, axes = figure(2, 3, (9, 5), sharey=True)
+    for ax, (title, l, u) in zip(axes.ravel(), cases):
+        z = np.linspace(-2, 2.5, 400)
+        ax.plot(z, np.clip(z, 0, beta), "k", lw=1.5, label="a = clip(z, 0, β)")
+        aL, bL, aU, bU = (float(v[0]) for v in relaxation(beta, np.array([l]), np.array([u])))
+        zz = np.linspace(l, u, 50)
+        ax.plot(zz, aL * zz + bL, color="tab:blue", lw=2, label="lower line")
+        ax.plot(zz, aU * zz + bU, color="tab:red", lw=2, ls="--", label="upper line")
+        ax.axvspan(l, u, color="0.9")
+        ax.set_title(f"{title}: [{l:g}, {u:g}]")
+        ax.set_xlabel("z")
+    axes[0, 0].set_ylabel("a")
+    axes[0, 0].legend(loc="upper left")
+    fig.suptitle(f"The capped ReLU's linear relaxation (CROWN), β = {beta:g}: the six cases")
+    return fig

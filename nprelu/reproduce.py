@@ -35,6 +35,7 @@ CHAPTERS = {
     "ch7": ("ch7_sensitivity", "Sec. 7 — sensitivity maps"),
     "ch8": ("ch8_adversarial_training", "Sec. 8 — adversarial training (Table 1)"),
     "ch9": ("ch9_audit", "Beyond the paper — robust, or masked?"),
+    "ch10": ("ch10_certified", "Beyond the paper — certified bounds and AutoAttack"),
 }
 
 FIGURES = [
@@ -52,6 +53,9 @@ FIGURES = [
     ("table1", "Table 1 — adversarial training, as bars"),
     ("audit_worst_case", "Audit — claimed (PGD) vs worst-case robust accuracy"),
     ("audit_eps_curve", "Audit — accuracy as eps grows to 1"),
+    ("ch10_relaxation", "Certification — the capped ReLU's linear relaxation"),
+    ("ch10_sandwich", "Certification — certified vs worst-case robust accuracy at eps 0.1"),
+    ("ch10_eps", "Certification — bounds over eps"),
 ]
 
 
@@ -264,7 +268,8 @@ def write_readme(ctx: Context, total: float | None = None, rss_mib: float | None
     if notes.exists():
         lines += [notes.read_text().strip(), ""]
     for md, title in (("table1.md", "Table 1, side by side with the paper"),
-                      ("audit.md", "Audit: worst-case robust accuracy (beyond the paper)")):
+                      ("audit.md", "Audit: worst-case robust accuracy (beyond the paper)"),
+                      ("ch10_sandwich.md", "Certified and worst-case robust accuracy")):
         if (res / md).exists():
             lines += [f"## {title}", "", (res / md).read_text().strip(), ""]
     lines += ["## Figures", ""]

@@ -103,6 +103,7 @@ class RunState:
 
     def __init__(self):
         self.models: dict[str, object] = {}
+        self.records: dict[str, tuple[dict, object]] = {}  # name -> (config, future) this run
         self.fresh: set[str] = set()
         self.computed: set[str] = set()
         self.train_data = None
@@ -272,6 +273,13 @@ class Context:
         for name, (fn, *args) in tasks.items():
             config = {"fn": describe(fn), "args": describe(args),
                       "blas_threads": self.settings.blas_threads}
+            if name in ex.records:  # another chapter of this run asked for it first
+                known, future = ex.records[name]
+                if known != config:
+                    raise ValueError(f"two chapters define record {name} differently: "
+                                     f"{known} and {config}")
+                futures[name] = future
+                continue
             recompute = self.force and name not in ex.computed
             rec = None if recompute else self.store.get_record(name, config)
             if rec is None:
@@ -292,6 +300,7 @@ class Context:
             future = ex.submit(record_task, fn, self.settings.blas_threads, *resolved,
                                label=f"record {name}")
             futures[name] = future
+            ex.records[name] = (config, future)
             self.work_done += 1
             ex.computed.add(name)
 
