@@ -76,13 +76,14 @@ ctx.figure(plotting.relaxation_figure(certify.relaxation), "ch10_relaxation")
 # ## The nets
 #
 # The twelve Table 1 nets (chapter 8), and four IBP-trained (392, 196) nets: uncapped, and HL2
-# capped at β = 1, 0.1, 0.01. Our IBP recipe (the paper has none): train at eps 0.2 for a test
-# eps of 0.1, as Gowal et al. do; batch 100; one clean epoch, then eps grows linearly over a
-# third of the epochs while the weight of the clean loss falls from 1 to 0.5; the learning rate
-# drops tenfold at 70 % and 85 % of the epochs.
+# capped at β = 1, 0.1, 0.01. Our IBP recipe (the paper has none; Gowal et al. train above the
+# test eps too): train at eps 0.15 for a test eps of 0.1, 30 epochs of batch 100; one clean
+# epoch, then eps grows linearly over a third of the epochs while the weight of the clean loss
+# falls from 1 to 0.5; the learning rate drops tenfold at 70 % and 85 % of the epochs. (Tried
+# first: eps 0.2, which cost clean accuracy: 93.8 % uncapped, 74.1 % certified.)
 
 # %%
-IBP = dict(ibp_eps=0.2, batch_size=100, ibp_warmup=1, ibp_ramp=max(1, s.ibp_epochs // 3),
+IBP = dict(ibp_eps=0.15, batch_size=100, ibp_warmup=1, ibp_ramp=max(1, s.ibp_epochs // 3),
            ibp_kappa=0.5, lr_drops=(int(0.7 * s.ibp_epochs), int(0.85 * s.ibp_epochs)))
 nets = {}
 for sd in ctx.seeds:

@@ -43,7 +43,7 @@
 QUICK = True
 
 import nprelu as nr
-from nprelu import paper, plotting
+from nprelu import audit, paper, plotting
 from nprelu.run import chapter
 
 ctx = chapter("ch4", quick=QUICK)
@@ -92,13 +92,18 @@ print(f"standard accuracy {100 * nr.accuracy(model, x_test, y_test):.2f} %, "
 # %%
 def sweep_caps(model, hls, betas, x, y):
     """Sec. 4 protocol on one trained net: the cap of hidden layers `hls` moved to each beta,
-    then PGD (eps 0.1, step 0.01, 10 iterations); standard/robust accuracy, success rate (%)."""
+    then PGD (eps 0.1, step 0.01, 10 iterations); standard/robust accuracy, success rate (%),
+    and the share of inputs whose gradient is exactly zero (where PGD cannot move)."""
     rows = []
     for beta in betas:
         model.set_caps({hl: beta for hl in hls})
         x_adv = nr.pgd(model, x, y, **paper.PGD_EVAL)
-        rows.append({"beta": beta, **nr.attack_report(model, x, y, x_adv)})
+        rows.append({"beta": beta, **nr.attack_report(model, x, y, x_adv),
+                     "zero_gradient": 100 * audit.zero_gradient_share(model, x, y)})
     return rows
+
+
+sweep_caps.version = 2  # 2: the share of inputs with an exactly zero gradient, per beta
 
 
 records = ctx.records({
@@ -109,12 +114,14 @@ records = ctx.records({
 # %% [markdown]
 # ## Figs. 4 and 5
 #
-# Rows: standard accuracy, robust accuracy, success rate. Columns: the β each net was trained
-# with. x axis: the β it is evaluated with.
+# Rows: standard accuracy, robust accuracy, success rate, and the share of inputs whose input
+# gradient is exactly zero (there PGD cannot move: a high share means the robust accuracy above
+# it is masking, not resistance; chapter 9). Columns: the β each net was trained with. x axis:
+# the β it is evaluated with.
 
 # %%
 PANELS = {"clean": "standard accuracy (%)", "robust": "robust accuracy, PGD (%)",
-          "success": "PGD success rate (%)"}
+          "success": "PGD success rate (%)", "zero_gradient": "zero input gradient (%)"}
 for net, fig_name in (("general", "fig4_general"), ("reversed", "fig5_reversed")):
     rows = {(cap, b0): [records[f"sweep_{net}_{cap}_b{b0:g}_seed{s}"] for s in ctx.seeds]
             for cap in paper.CAP_SETS for b0 in ctx.settings.init_betas}

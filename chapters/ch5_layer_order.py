@@ -36,7 +36,7 @@
 QUICK = True
 
 import nprelu as nr
-from nprelu import paper, plotting
+from nprelu import audit, paper, plotting
 from nprelu.run import chapter
 
 ctx = chapter("ch5", quick=QUICK)
@@ -73,13 +73,18 @@ print(model, nr.attack_report(model, x_test, y_test, x_adv))
 # %%
 def sweep_equal_net(model, hls, betas, x, y):
     """Sec. 5, the equal net: for each beta, the cap of layers `hls` moved there, then
-    PGD-10 at eps 0.1; returns a row per beta with standard/robust accuracy and success (%)."""
+    PGD-10 at eps 0.1; a row per beta: standard/robust accuracy, success and zero-gradient
+    share (%)."""
     rows = []
     for beta in betas:
         model.set_caps({hl: beta for hl in hls})
         rows.append({"beta": beta, **nr.attack_report(
-            model, x, y, nr.pgd(model, x, y, **paper.PGD_EVAL))})
+            model, x, y, nr.pgd(model, x, y, **paper.PGD_EVAL)),
+            "zero_gradient": 100 * audit.zero_gradient_share(model, x, y)})
     return rows
+
+
+sweep_equal_net.version = 2  # 2: the share of inputs with an exactly zero gradient, per beta
 
 
 records = ctx.records({
@@ -92,7 +97,7 @@ records = ctx.records({
 
 # %%
 PANELS = {"clean": "standard accuracy (%)", "robust": "robust accuracy, PGD (%)",
-          "success": "PGD success rate (%)"}
+          "success": "PGD success rate (%)", "zero_gradient": "zero input gradient (%)"}
 rows = {(cap, b0): [records[f"sweep_equal_{cap}_b{b0:g}_seed{s}"] for s in ctx.seeds]
         for cap in paper.CAP_SETS for b0 in ctx.settings.init_betas}
 ctx.figure(plotting.sweep_figure(rows, ctx.settings.init_betas, PANELS,

@@ -150,7 +150,8 @@ def attack_ensemble(model: MLP, twin: MLP, x: np.ndarray, y: np.ndarray, eps: fl
     PGD through the caps as plain ReLUs, `iters` steps of 0.01, `restarts` random restarts),
     Square (`square_queries` queries, no gradient) and transfer (margin PGD crafted on `twin`).
     Returns the accuracy in % on clean inputs ("clean"), under each attack, and under all of
-    them at once ("worst_case"), and "per_input": the same as 0/1 per input."""
+    them at once ("worst_case"), the share of inputs with an exactly zero gradient (%), and
+    "per_input": the accuracies as 0/1 per input."""
     advs = {
         "fgsm": fgsm(model, x, y, eps),
         "pgd": pgd(model, x, y, eps, 0.01, 10),
@@ -167,7 +168,11 @@ def attack_ensemble(model: MLP, twin: MLP, x: np.ndarray, y: np.ndarray, eps: fl
     correct.update({name: clean & (model.predict(adv) == y) for name, adv in advs.items()})
     correct["worst_case"] = np.logical_and.reduce(list(correct.values()))
     return {**{k: 100 * float(v.mean()) for k, v in correct.items()},
+            "zero_gradient_share": 100 * zero_gradient_share(model, x, y),
             "per_input": {k: v.astype(np.uint8) for k, v in correct.items()}}
+
+
+attack_ensemble.version = 2  # 2: with the zero-gradient share
 
 
 GRADIENT_FREE = ("square", "transfer")  # attacks that never use the model's own gradient

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import kernels as K
 from .activations import CappedReLU
 from .checks import check_batch, check_number
 from .model import MLP
@@ -149,7 +150,8 @@ def _backward(lam: np.ndarray, const: np.ndarray, k: int, layers, relax, lo, hi,
               upper: bool) -> np.ndarray:
     """Bound of lam . a_k + const over the box, carried back through hidden layers k-1..0.
 
-    lam: (N, m, n_k) coefficients on the output of hidden layer k (0-based), const: (N, m).
+    lam: (N, m, n_k) coefficients on the output of hidden layer k (0-based), or (m, n_k) when
+    they are the same for every input (an intermediate layer's own weights); const: (N, m).
     relax[i] = (aL, bL, aU, bU) of hidden layer i, each (N, n_i). Returns (N, m): the lower
     bound, or the upper bound when `upper`."""
     for i in range(k, -1, -1):
@@ -157,16 +159,44 @@ def _backward(lam: np.ndarray, const: np.ndarray, k: int, layers, relax, lo, hi,
         pos, neg = np.maximum(lam, 0), np.minimum(lam, 0)
         if upper:
             aL, bL, aU, bU = aU, bU, aL, bL
-        lam_z = pos * aL[:, None, :] + neg * aU[:, None, :]
-        const = const + np.einsum("nmh,nh->nm", pos, bL) + np.einsum("nmh,nh->nm", neg, bU)
+        if lam.ndim == 2:  # shared by all inputs: broadcast, never copied per input
+            lam_z = pos[None] * aL[:, None, :] + neg[None] * aU[:, None, :]
+            const = const + bL @ pos.T + bU @ neg.T
+        else:
+            lam_z = pos * aL[:, None, :] + neg * aU[:, None, :]
+            const = const + np.einsum("nmh,nh->nm", pos, bL) + np.einsum("nmh,nh->nm", neg, bU)
         W, b = layers[i]
         const = const + lam_z @ b
+        if i == 0:
+            return const + _input_term(lam_z, W, lo, hi, upper)
         n, m, h = lam_z.shape
         lam = (lam_z.reshape(n * m, h) @ W.T).reshape(n, m, W.shape[0])
-    pos, neg = np.maximum(lam, 0), np.minimum(lam, 0)
-    if upper:
-        lo, hi = hi, lo
-    return const + np.einsum("nmd,nd->nm", pos, lo) + np.einsum("nmd,nd->nm", neg, hi)
+    raise AssertionError("unreachable")
+
+
+_U32 = float(np.finfo(np.float32).eps) / 2  # unit roundoff of float32
+
+
+def _input_term(lam_z: np.ndarray, W: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                upper: bool) -> np.ndarray:
+    """Bound of lam_z . (x W) over x in [lo, hi] (lam_z (N, m, H), W (D, H)): with
+    lam_x = lam_z W^T, c = (lo + hi) / 2 and r = (hi - lo) / 2, it is lam_x . c -+ |lam_x| . r.
+
+    The centre term needs no lam_x: lam_z . (c W), in float64. The radius term needs |lam_x|,
+    the largest matrix of CROWN (N x m x D); it is computed in float32, twice as fast, and the
+    rounding error is bounded and added to the radius, so the bound stays sound: for a float32
+    dot product of length k, |error| <= g_k sum |a_i b_i| with g_k = k u / (1 - k u)."""
+    c, r = (lo + hi) / 2, (hi - lo) / 2
+    center = np.einsum("nmh,nh->nm", lam_z, c @ W)
+    n, m, h = lam_z.shape
+    W32 = W.astype(np.float32)
+    lam_x = (lam_z.astype(np.float32).reshape(n * m, h) @ W32.T).reshape(n, m, len(W))
+    np.abs(lam_x, out=lam_x)
+    radius = np.einsum("nmd,nd->nm", lam_x, r.astype(np.float32)).astype(np.float64)
+    k = max(h, len(W)) + 2
+    gamma = 1.01 * k * _U32 / (1 - k * _U32)
+    slack = gamma * (np.einsum("nmh,nh->nm", np.abs(lam_z), r @ np.abs(W)) + radius)
+    return center + radius + slack if upper else center - radius - slack
 
 
 def crown_bounds(model: MLP, lo: np.ndarray, hi: np.ndarray):
@@ -180,11 +210,9 @@ def crown_bounds(model: MLP, lo: np.ndarray, hi: np.ndarray):
         if k == 0:
             l, u = affine_bounds(W, b, lo, hi)
         else:
-            n = len(lo)
-            lam = np.broadcast_to(W.T, (n, *W.T.shape))
-            const = np.broadcast_to(b, (n, len(b)))
-            l = _backward(lam, const, k - 1, layers, relax, lo, hi, upper=False)
-            u = _backward(lam, const, k - 1, layers, relax, lo, hi, upper=True)
+            const = np.broadcast_to(b, (len(lo), len(b)))
+            l = _backward(W.T, const, k - 1, layers, relax, lo, hi, upper=False)
+            u = _backward(W.T, const, k - 1, layers, relax, lo, hi, upper=True)
         bounds.append((l, u))
         relax.append(relaxation(beta, l, u))
     return bounds, relax
@@ -214,6 +242,7 @@ class MILPResult:
     status: str  # "robust", "not robust" or "unknown" (time limit)
     binaries: int  # binary variables of the program (kinks crossed)
     seconds: float
+    witness: np.ndarray | None = None  # "not robust": an input of the box the net misclassifies
 
 
 def unstable_count(bounds, betas) -> int:
@@ -249,23 +278,37 @@ def milp_margin(model: MLP, x: np.ndarray, y: int, eps: float, time_limit: float
     program = _Program(model, lo[0], hi[0], [(l[0], u[0]) for l, u in bounds], betas)
     if lower_bounds is None:
         lower_bounds = crown_margins(model, x2, y2, eps)[0]
-    best, finished = np.inf, True
+    best, finished, witness = np.inf, True, None
     for j in np.argsort(lower_bounds):
         if j == y or lower_bounds[j] >= best:
             continue
         left = time_limit - (time.perf_counter() - t0)
-        value, ok = program.minimise(int(y), int(j), max(left, 0.0))
-        if value is not None:
-            best = min(best, value)
+        value, ok, x_sol = program.minimise(int(y), int(j), max(left, 0.0))
+        if value is not None and value < best:
+            best, witness = value, x_sol
         if not ok:
             finished = False
             break
     seconds = time.perf_counter() - t0
-    if not finished:
-        status = "not robust" if best < 0 else "unknown"  # a negative incumbent is a witness
-        return MILPResult(None, status, program.n_binaries, seconds)
+    if best < 0 and not _misclassified(model, witness, y):
+        best, finished = np.nan, False  # the solver's point does not check out: undecided
+    if not finished:  # an incumbent with a checked negative margin still proves "not robust"
+        status = "not robust" if best < 0 else "unknown"
+        return MILPResult(None, status, program.n_binaries, seconds,
+                          witness if status == "not robust" else None)
     return MILPResult(float(best), "robust" if best > 0 else "not robust", program.n_binaries,
-                      seconds)
+                      seconds, witness if best <= 0 else None)
+
+
+def _misclassified(model: MLP, x: np.ndarray | None, y: int) -> bool:
+    """Does the net (in float64) give x a margin <= 0? The check on a MILP counterexample."""
+    if x is None:
+        return False
+    twin = MLP(model.hidden, dict(model.caps), model.activation, model.c, model.seed,
+               model.n_in, model.n_out, np.float64)
+    twin.params[...] = model.params
+    logits = twin.forward(np.clip(x, 0, 1)[None], check=False)[0][0]
+    return bool(logits[y] - np.delete(logits, y).max() <= 1e-9)
 
 
 class _Program:
@@ -292,6 +335,7 @@ class _Program:
             self.cu.append(upper)
 
         prev = new(lo, hi)  # the input
+        self.n_in = len(lo)
         self.n_binaries = 0
         for (W, b), (l, u), beta in zip(self.layers[:-1], bounds, betas):
             z = new(l, u)
@@ -346,8 +390,9 @@ class _Program:
         row([a, d], [1, -u], -np.inf, 0)  # a <= u d
         row([a, z, d], [1, -1, -l], -np.inf, -l)  # a <= z - l (1 - d)
 
-    def minimise(self, y: int, j: int, time_limit: float) -> tuple[float | None, bool]:
-        """min of z_y - z_j; (value, finished). value is the best found if unfinished."""
+    def minimise(self, y: int, j: int, time_limit: float):
+        """min of z_y - z_j: (value, finished, input x at that value). When unfinished, the
+        best value found so far (None if none)."""
         from scipy.optimize import Bounds, LinearConstraint, milp
 
         W, b = self.layers[-1]
@@ -359,10 +404,11 @@ class _Program:
                    options={"time_limit": max(time_limit, 1e-3), "mip_rel_gap": 1e-9,
                             "presolve": False})  # HiGHS' presolve ignores the time limit
         const = b[y] - b[j]
+        x_sol = None if res.x is None else res.x[: self.n_in]
         if res.status == 0:
-            return float(res.fun + const), True
+            return float(res.fun + const), True, x_sol
         value = float(res.fun + const) if res.x is not None else None
-        return value, False
+        return value, False, x_sol
 
 
 # ----------------------------------------------------------------------------- verdicts
@@ -394,7 +440,12 @@ def certify(model: MLP, x: np.ndarray, y: np.ndarray, eps: float) -> Certificate
 def ibp_worst_logits(model: MLP, x: np.ndarray, y: np.ndarray, eps: float):
     """The worst-case logits of IBP training (Gowal et al., 2018), in the model's dtype:
     zhat_j = upper bound of z_j - z_y over the box (zhat_y = 0), with the last layer folded into
-    the margins. Returns (zhat (N, K), cache for `ibp_backward`)."""
+    the margins. Returns (zhat (N, K), cache for `ibp_backward`).
+
+    Each layer maps the box's centre mu and radius r: mu -> mu W + b, r -> r |W|, then the
+    activation's values at both ends. For the margins, z_y - z_j of the centre is a difference
+    of ordinary logits, and the radius term r . |W_y - W_j| uses a small table over class pairs
+    A[h, y, j] = |W[h, y] - W[h, j]| (one matrix product for the whole batch)."""
     dt = model.dtype
     lo = np.clip(x - dt.type(eps), 0, 1).astype(dt)
     hi = np.clip(x + dt.type(eps), 0, 1).astype(dt)
@@ -408,38 +459,51 @@ def ibp_worst_logits(model: MLP, x: np.ndarray, y: np.ndarray, eps: float):
         cache.append((mu, r, l, u, absW))
         mu, r = (a_u + a_l) / 2, (a_u - a_l) / 2
     W, b = model.dense[-1].W, model.dense[-1].b
-    D = W[:, y].T[:, None, :] - W.T[None, :, :]  # (N, K, H): rows W_y - W_j
-    margin = np.einsum("nkh,nh->nk", D, mu) - np.einsum("nkh,nh->nk", np.abs(D), r) + (
-        b[y][:, None] - b[None, :])
-    return -margin, (cache, mu, r, D, y)
+    n, k = len(y), W.shape[1]
+    diff = W[:, :, None] - W[:, None, :]  # (H, K, K): W_y - W_j
+    A = np.abs(diff)
+    z_mu = mu @ W + b
+    spread = (r @ A.reshape(len(W), k * k)).reshape(n, k, k)[np.arange(n), y]  # (N, K)
+    margin = z_mu[np.arange(n), y][:, None] - z_mu - spread
+    return -margin, (cache, mu, r, diff, y)
 
 
 def ibp_backward(model: MLP, ibp_cache, dzhat: np.ndarray, grads: np.ndarray) -> None:
     """Gradient of a loss through `ibp_worst_logits`: given dL/dzhat (N, K), write dL/dparams
     into `grads` (the model's flat layout). Activation derivatives take the flat side at the
     kinks, as everywhere else."""
-    cache, mu, r, D, y = ibp_cache
+    cache, mu, r, diff, y = ibp_cache
     views = _param_views(model, grads)
-    dm = -dzhat  # d/dmargin
-    onehot = np.zeros_like(dzhat)
-    onehot[np.arange(len(y)), y] = 1
-    E = dm[:, :, None] * (mu[:, None, :] - np.sign(D) * r[:, None, :])  # d/dD
+    W = model.dense[-1].W
+    n, k = len(y), W.shape[1]
+    rows = np.arange(n)
+    dm = -dzhat  # dL/dmargin, (N, K)
+    # centre term: margin_j = z_y - z_j of z = mu W + b
+    g_z = -dm
+    g_z[rows, y] += dm.sum(axis=1)
     dW, db = views[-1]
-    dW[...] = E.sum(axis=1).T @ onehot - E.sum(axis=0).T
-    db[...] = onehot.T @ dm.sum(axis=1) - dm.sum(axis=0)
-    g_mu = np.einsum("nk,nkh->nh", dm, D)
-    g_r = -np.einsum("nk,nkh->nh", dm, np.abs(D))
+    dW[...] = mu.T @ g_z
+    db[...] = g_z.sum(axis=0)
+    g_mu = g_z @ W.T
+    # radius term: margin_j -= r . A[:, y, j], A = |W_y - W_j|
+    spread_grad = np.zeros((n, k * k), dm.dtype)
+    spread_grad[rows[:, None], y[:, None] * k + np.arange(k)] = -dm
+    H = len(W)
+    g_r = spread_grad @ np.abs(diff).reshape(H, k * k).T
+    dA = (r.T @ spread_grad).reshape(H, k, k) * np.sign(diff)
+    dW += dA.sum(axis=2) - dA.sum(axis=1)
     for i in range(len(cache) - 1, -1, -1):
         mu_in, r_in, l, u, absW = cache[i]
-        act, W = model.acts[i], model.dense[i].W
+        act, Wi = model.acts[i], model.dense[i].W
         g_u = (g_mu + g_r) / 2 * act.grad(u)
         g_l = (g_mu - g_r) / 2 * act.grad(l)
         g_muz, g_rz = g_l + g_u, g_u - g_l
         dW, db = views[i]
-        dW[...] = mu_in.T @ g_muz + np.sign(W) * (r_in.T @ g_rz)
+        np.matmul(mu_in.T, g_muz, out=dW)
+        K.add_signed(dW, Wi, r_in.T @ g_rz)  # d|W|/dW = sign(W)
         db[...] = g_muz.sum(axis=0)
         if i:
-            g_mu, g_r = g_muz @ W.T, g_rz @ absW.T
+            g_mu, g_r = g_muz @ Wi.T, g_rz @ absW.T
 
 
 def _param_views(model: MLP, flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

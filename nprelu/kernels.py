@@ -126,6 +126,19 @@ def _adam_update(p, g, m, v, step_size, inv_sqrt_bc2, b1, b2, eps):
         p[i] -= step_size * mi / (math.sqrt(vi) * inv_sqrt_bc2 + eps)
 
 
+def _add_signed(out, w, m):
+    """out += sign(w) * m, elementwise and in place, in one pass (sign(0) = 0): the gradient of
+    |W| in IBP training. out, w, m: 2-D arrays of one shape."""
+    n, h = out.shape
+    for i in range(n):
+        for j in range(h):
+            wij = w[i, j]
+            if wij > 0:
+                out[i, j] += m[i, j]
+            elif wij < 0:
+                out[i, j] -= m[i, j]
+
+
 # ----------------------------------------------------------------------------- attacks
 def _project_linf(x_adv, x0, eps):
     """Clip x_adv into the L-infinity ball of radius eps around x0 and into [0, 1], in place."""
@@ -177,6 +190,7 @@ sigmoid_forward = njit(cache=True, error_model="numpy")(_sigmoid_forward)
 sigmoid_backward = njit(cache=True, error_model="numpy")(_sigmoid_backward)
 softmax_xent = njit(cache=True, error_model="numpy")(_softmax_xent)
 adam_update = njit(cache=True, error_model="numpy")(_adam_update)
+add_signed = njit(cache=True, error_model="numpy")(_add_signed)
 project_linf = njit(cache=True, error_model="numpy")(_project_linf)
 signed_step = njit(cache=True, error_model="numpy")(_signed_step)
 step_project = njit(cache=True, error_model="numpy")(_step_project)
@@ -189,6 +203,7 @@ TWINS = {
     "sigmoid_backward": (_sigmoid_backward, sigmoid_backward),
     "softmax_xent": (_softmax_xent, softmax_xent),
     "adam_update": (_adam_update, adam_update),
+    "add_signed": (_add_signed, add_signed),
     "project_linf": (_project_linf, project_linf),
     "signed_step": (_signed_step, signed_step),
     "step_project": (_step_project, step_project),

@@ -85,7 +85,7 @@ class Settings:
     milp_samples: int = 100  # the exact MILP on the first 100 (those still undecided)
     milp_seconds: float = 20.0  # time limit per input
     milp_binaries: int = 200  # inputs whose program needs more binaries are "unknown"
-    ibp_epochs: int = 40
+    ibp_epochs: int = 30
     blas_threads: int = 1  # BLAS threads for training and evaluation: part of every result
 
     @classmethod

@@ -228,12 +228,13 @@ def _run_concurrently(ctx: Context, keys: list[str]) -> None:
         router.console.flush()
 
     sys.stdout = router
-    try:
-        threads = [threading.Thread(target=one, args=(k,), name=k) for k in keys]
+    try:  # daemon threads: Ctrl-C in the main thread ends the run (and closes the cluster)
+        threads = [threading.Thread(target=one, args=(k,), name=k, daemon=True) for k in keys]
         for t in threads:
             t.start()
         for t in threads:
-            t.join()
+            while t.is_alive():  # join with a timeout, so that Ctrl-C is seen at once
+                t.join(0.5)
     finally:
         sys.stdout = router.console
     if failed:

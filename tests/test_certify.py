@@ -131,6 +131,12 @@ def test_milp_lies_between_the_bounds_and_the_best_attack(seed, caps, eps):
     assert res.margin <= logits[y] - np.delete(logits, y).max() + 1e-7
     assert res.margin <= sampled_margins(model, x, y, eps).min() + 1e-7
     assert (res.status == "robust") == (res.margin > 0)
+    if res.status == "not robust":  # the counterexample is real, and inside the box
+        lo, hi = C.input_box(x[None], eps)
+        w = res.witness
+        assert np.all(w >= lo[0] - 1e-9) and np.all(w <= hi[0] + 1e-9)
+        logits = model.logits(np.clip(w, lo[0], hi[0])[None])[0]
+        assert logits[y] - np.delete(logits, y).max() <= 1e-7
 
 
 @pytest.fixture(scope="module")

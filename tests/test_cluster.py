@@ -93,6 +93,22 @@ def test_killing_the_client_kills_its_workers_and_a_rerun_resumes(tmp_path, quic
     same_as_serial(res, cache, quick_run)
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_a_cluster_run_and_its_workers(tmp_path):
+    res, cache = tmp_path / "results", tmp_path / "cache"
+    env = {"NPRELU_RESULTS": str(res), "NPRELU_CACHE": str(cache)}
+    proc = start(["reproduce", "--quick", "--only", "ch4", "--workers", "2"], env, tmp_path)
+    wait_for(lambda: len(list(cache.glob("*.npz"))) >= 1)
+    workers = worker_processes(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted. Finished models and records are saved; rerun the same command" in err
+    gone, alive = psutil.wait_procs(workers, timeout=20)
+    assert alive == []
+    assert all(nr.MLP.load(p) is not None for p in cache.glob("*.npz"))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -33,6 +33,10 @@ def _cases(rng):
     p, g, m, v = (rng.normal(size=50).astype(f32) for _ in range(4))
     v = np.abs(v)
     yield "adam_update", (p, g, m, v, f32(1e-3), f32(0.3), f32(0.9), f32(0.999), f32(1e-8))
+    w = rng.normal(size=(n, h)).astype(f32)
+    w[0, :3] = 0  # sign(0) = 0: no change there
+    out, m = (rng.normal(size=(n, h)).astype(f32) for _ in range(2))
+    yield "add_signed", (out, w, m)
     x0 = rng.uniform(size=(n, h)).astype(f32)
     yield "project_linf", (x0 + rng.normal(size=(n, h)).astype(f32), x0, f32(0.1))
     yield "signed_step", (x0, rng.normal(size=(n, h)).astype(f32), f32(0.01))
