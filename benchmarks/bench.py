@@ -229,6 +229,48 @@ def bench_net(hidden, data, peak, args, jit, have_torch) -> list[dict]:
     return rows
 
 
+def bench_certification(data, args) -> list[str]:
+    """CROWN and IBP on 1000 test inputs of a trained (392, 196) net at eps 0.1, and one epoch of
+    IBP training against one ordinary epoch, in the same process (markdown lines)."""
+    import nprelu as nr
+    from nprelu import certify
+    from nprelu.train import ibp_train
+
+    (x, y), (xt, yt) = data
+    n_train = 6000 if args.quick else 20000
+    model = nr.MLP((392, 196), caps={2: 1.0}, seed=0)
+    ibp_train(model, x[:n_train], y[:n_train], 0.15, epochs=1, batch_size=100, warmup=0,
+              ramp=0, progress=False)
+    xs, ys = xt[:1000], yt[:1000]
+    t_crown = timeit(lambda: certify.crown_margins(model, xs, ys, 0.1), args.repeats)
+    t_ibp = timeit(lambda: certify.ibp_margins(model, xs, ys, 0.1), args.repeats)
+    fresh = lambda: nr.MLP((392, 196), caps={2: 1.0}, seed=0)  # noqa: E731
+    xe, ye = x[:n_train], y[:n_train]
+    ratios = {}
+    for bs in (100, 32):
+        (t_plain, _), (t_cert, _) = timeit_pair(
+            lambda b=bs: nr.train(fresh(), xe, ye, epochs=1, batch_size=b, progress=False),
+            (lambda: ibp_train(fresh(), xe, ye, 0.15, epochs=1, batch_size=100, warmup=0,
+                               ramp=0, progress=False)) if bs == 100 else None, args.repeats)
+        ratios[bs] = t_plain
+        if bs == 100:
+            t_ibp_epoch = t_cert
+    scale = len(x) / n_train
+    lines = [
+        "| workload | seconds (best of repeats) | note |", "|---|---|---|",
+        f"| CROWN margins, 1000 inputs, eps 0.1, (392, 196) HL2@1 | {t_crown:.2f} | "
+        f"target < 5 s on {args.threads} threads |",
+        f"| IBP margins, same | {t_ibp:.3f} | |",
+        f"| IBP-training epoch, batch 100 (60000 images) | {t_ibp_epoch * scale:.2f} | "
+        f"{t_ibp_epoch / ratios[100]:.2f}x an ordinary epoch at batch 100, "
+        f"{t_ibp_epoch / ratios[32]:.2f}x the paper's ordinary epoch (batch 32) |",
+        f"| ordinary epoch, batch 100 | {ratios[100] * scale:.2f} | |",
+        f"| ordinary epoch, batch 32 (the paper's) | {ratios[32] * scale:.2f} | |",
+    ]
+    print("\n".join(lines))
+    return lines
+
+
 def run(args) -> list[dict]:
     import nprelu as nr
 
@@ -252,14 +294,28 @@ def run(args) -> list[dict]:
     print(f"float32 matmul peak (numpy, 2048^3, {args.threads} threads): {peak:.1f} GFLOP/s")
     for hidden in NETS:
         rows += bench_net(hidden, ((x, y), (xt, yt)), peak, args, jit, have_torch)
+    cert = bench_certification(((x, y), (xt, yt)), args) if jit else []
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this benchmark: {rss:.0f} MiB")
     if not have_torch:
         print("PyTorch comparison skipped (pip install -e '.[compare]' for torch==2.13.0)")
-    return rows, peak, rss, have_torch
+    return rows, peak, rss, have_torch, cert
 
 
-def write_results(rows, peak, rss, have_torch, args) -> None:
+def replace_section(path: Path, name: str, text: str) -> None:
+    """Write `text` between <!-- name:start --> and <!-- name:end --> in path, keeping the
+    rest of the file (the run profile and this benchmark share benchmarks/RESULTS.md)."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    old = path.read_text() if path.exists() else ""
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    if start in old and end in old:
+        new = old[: old.index(start)] + block + old[old.index(end) + len(end):]
+    else:
+        new = (old.rstrip() + "\n\n" if old.strip() else "") + block + "\n"
+    path.write_text(new)
+
+
+def write_results(rows, peak, rss, have_torch, args, cert=()) -> None:
     import numba
 
     try:
@@ -303,10 +359,12 @@ def write_results(rows, peak, rss, have_torch, args) -> None:
                      f"{theirs} | {speed} | {gf} | {share} |")
     if not have_torch:
         lines += ["", "PyTorch was not installed: the comparison was skipped."]
+    if cert:
+        lines += ["", "## Certification and certified training (same run)", "", *cert]
     if args.no_jit:  # plain-Python twins: a separate file, so the main table stays intact
         lines[0] = "# Benchmarks without numba (NUMBA_DISABLE_JIT=1, extrapolated from a few steps)"
     out = HERE / ("RESULTS-nojit.md" if args.no_jit else "RESULTS.md")
-    out.write_text("\n".join(lines) + "\n")
+    replace_section(out, "bench", "\n".join(lines))
     print(f"wrote {out}")
 
 
@@ -320,9 +378,9 @@ def main() -> None:
     if args.no_jit and os.environ.get("NUMBA_DISABLE_JIT") != "1":
         env = dict(os.environ, NUMBA_DISABLE_JIT="1")
         raise SystemExit(subprocess.call([sys.executable, __file__, *sys.argv[1:]], env=env))
-    rows, peak, rss, have_torch = run(args)
+    rows, peak, rss, have_torch, cert = run(args)
     if not args.quick:
-        write_results(rows, peak, rss, have_torch, args)
+        write_results(rows, peak, rss, have_torch, args, cert)
 
 
 if __name__ == "__main__":

@@ -85,8 +85,9 @@ print(f"standard accuracy {100 * nr.accuracy(model, x_test, y_test):.2f} %, "
 # %% [markdown]
 # ## The sweep
 #
-# The same three steps for every net and every evaluation β. One record per trained net
-# (a JSON file under results/records/), computed once and read back afterwards.
+# The same three steps for every net and every evaluation β (`audit.pgd_report` is the last
+# cell's attack and counts, plus the share of inputs whose gradient is exactly zero). One
+# record per trained net (a JSON file under results/records/), computed once and read back.
 
 
 # %%
@@ -97,9 +98,7 @@ def sweep_caps(model, hls, betas, x, y):
     rows = []
     for beta in betas:
         model.set_caps({hl: beta for hl in hls})
-        x_adv = nr.pgd(model, x, y, **paper.PGD_EVAL)
-        rows.append({"beta": beta, **nr.attack_report(model, x, y, x_adv),
-                     "zero_gradient": 100 * audit.zero_gradient_share(model, x, y)})
+        rows.append({"beta": beta, **audit.pgd_report(model, x, y, **paper.PGD_EVAL)})
     return rows
 
 

@@ -32,6 +32,16 @@ class TrainingDiverged(RuntimeError):
     """The loss or a parameter became NaN or infinite during training."""
 
 
+def _check_loss(loss: float, desc: str, epoch: int, epochs: int, step: int, steps: int,
+                lr: float) -> None:
+    """Stop at the first non-finite loss, naming where (nothing is saved after a raise)."""
+    if not math.isfinite(loss):
+        raise TrainingDiverged(
+            f"{desc}: training diverged at epoch {epoch + 1} of {epochs}, step {step + 1} of "
+            f"{steps}: the loss is {loss}. Nothing was saved; try a smaller learning rate "
+            f"(lr is {lr:g}).")
+
+
 def train(
     model: MLP,
     x: np.ndarray,
@@ -74,11 +84,7 @@ def train(
                     loss, logits = model.loss_and_param_grads(xb, yb)  # the adversary's output
                 else:
                     loss, logits = model.loss_and_param_grads(xb, yb, check=False)  # checked above
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"{desc}: training diverged at epoch {epoch + 1} of {epochs}, step "
-                        f"{s + 1} of {steps}: the loss is {loss}. Nothing was saved; try a "
-                        f"smaller learning rate (lr is {opt.lr:g}).")
+                _check_loss(loss, desc, epoch, epochs, s, steps, opt.lr)
                 opt.step([model.grads])
                 total_loss += loss * len(idx)
                 correct += int((logits.argmax(1) == yb).sum())
@@ -188,11 +194,7 @@ def ibp_train(
                     loss = kappa * loss + (1 - kappa) * float(ibp_loss.mean())
                     others_below = (zhat < 0) | (np.arange(zhat.shape[1]) == yb[:, None])
                     certified += int(others_below.all(axis=1).sum())  # zhat_y is always 0
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"{desc}: training diverged at epoch {epoch + 1} of {epochs}, step "
-                        f"{s + 1} of {steps}: the loss is {loss}. Nothing was saved; try a "
-                        f"smaller learning rate (lr is {opt.lr:g}).")
+                _check_loss(loss, desc, epoch, epochs, s, steps, opt.lr)
                 opt.step([model.grads])
                 total += loss * len(idx)
                 correct += int((logits.argmax(1) == yb).sum())

@@ -21,3 +21,25 @@ def numeric_grad(f, x, h=1e-6):
 
 def rel_err(a, b):
     return float(np.max(np.abs(a - b)) / max(1e-12, np.max(np.abs(a)) + np.max(np.abs(b))))
+
+
+def start_nprelu(args, env_extra, cwd):
+    """`python -m nprelu ARGS` as a child process with pipes for stdout and stderr."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, **{k: str(v) for k, v in env_extra.items()})
+    return subprocess.Popen([sys.executable, "-m", "nprelu", *args], env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(cond, timeout=120.0):
+    """Poll cond() until it is true; TimeoutError after `timeout` seconds."""
+    import time
+
+    t0 = time.time()
+    while not cond():
+        if time.time() - t0 > timeout:
+            raise TimeoutError("condition not met")
+        time.sleep(0.05)

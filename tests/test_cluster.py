@@ -3,40 +3,35 @@ separate processes on 127.0.0.1. Determinism against the serial run, a worker ki
 middle of training, the client killed (its workers must die with it; a rerun resumes)."""
 
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 import nprelu as nr
 from nprelu.reproduce import reproduce
+from tests.helpers import start_nprelu, wait_for
 
 pytest.importorskip("dask.distributed", reason="needs the cluster extra: pip install -e .[cluster]")
 psutil = pytest.importorskip("psutil")
-
-
-def start(args, env_extra, cwd):
-    env = dict(os.environ, **env_extra)
-    return subprocess.Popen([sys.executable, "-m", "nprelu", *args], env=env, cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(cond, timeout=120):
-    t0 = time.time()
-    while not cond():
-        if time.time() - t0 > timeout:
-            raise TimeoutError("condition not met")
-        time.sleep(0.05)
 
 
 def worker_processes(pid):
     """The Python processes a client started (LocalCluster workers)."""
     return [p for p in psutil.Process(pid).children(recursive=True)
             if "python" in p.name().lower()]
+
+
+def cluster_run(tmp_path, chapter: str, models: int):
+    """Start `nprelu reproduce --quick --only CHAPTER --workers 2` and wait until `models`
+    models are cached: (process, results folder, cache folder, its worker processes)."""
+    res, cache = tmp_path / "results", tmp_path / "cache"
+    proc = start_nprelu(["reproduce", "--quick", "--only", chapter, "--workers", "2"],
+                        {"NPRELU_RESULTS": res, "NPRELU_CACHE": cache}, tmp_path)
+    wait_for(lambda: len(list(cache.glob("*.npz"))) >= models)
+    return proc, res, cache, worker_processes(proc.pid)
 
 
 def same_as_serial(results, cache, quick_run):
@@ -60,11 +55,7 @@ def same_as_serial(results, cache, quick_run):
 
 @pytest.mark.slow
 def test_a_worker_killed_in_the_middle_of_training(tmp_path, quick_run):
-    res, cache = tmp_path / "results", tmp_path / "cache"
-    env = {"NPRELU_RESULTS": str(res), "NPRELU_CACHE": str(cache)}
-    proc = start(["reproduce", "--quick", "--only", "ch4", "--workers", "2"], env, tmp_path)
-    wait_for(lambda: len(list(cache.glob("*.npz"))) >= 2)
-    victims = worker_processes(proc.pid)
+    proc, res, cache, victims = cluster_run(tmp_path, "ch4", models=2)
     assert len(victims) >= 2, "expected two worker processes"
     victims[0].send_signal(signal.SIGKILL)  # mid-task: both workers train all the time here
     out, err = proc.communicate(timeout=300)
@@ -76,11 +67,7 @@ def test_a_worker_killed_in_the_middle_of_training(tmp_path, quick_run):
 
 @pytest.mark.slow
 def test_killing_the_client_kills_its_workers_and_a_rerun_resumes(tmp_path, quick_run):
-    res, cache = tmp_path / "results", tmp_path / "cache"
-    env = {"NPRELU_RESULTS": str(res), "NPRELU_CACHE": str(cache)}
-    proc = start(["reproduce", "--quick", "--only", "ch7", "--workers", "2"], env, tmp_path)
-    wait_for(lambda: len(list(cache.glob("*.npz"))) >= 1)
-    workers = worker_processes(proc.pid)
+    proc, res, cache, workers = cluster_run(tmp_path, "ch7", models=1)
     assert len(workers) >= 2
     proc.send_signal(signal.SIGKILL)  # kill -9: no chance to clean up
     proc.wait(timeout=30)
@@ -95,11 +82,7 @@ def test_killing_the_client_kills_its_workers_and_a_rerun_resumes(tmp_path, quic
 
 @pytest.mark.slow
 def test_ctrl_c_stops_a_cluster_run_and_its_workers(tmp_path):
-    res, cache = tmp_path / "results", tmp_path / "cache"
-    env = {"NPRELU_RESULTS": str(res), "NPRELU_CACHE": str(cache)}
-    proc = start(["reproduce", "--quick", "--only", "ch4", "--workers", "2"], env, tmp_path)
-    wait_for(lambda: len(list(cache.glob("*.npz"))) >= 1)
-    workers = worker_processes(proc.pid)
+    proc, _, cache, workers = cluster_run(tmp_path, "ch4", models=1)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
@@ -128,7 +111,7 @@ def test_a_chapter_through_a_scheduler_and_a_worker_over_tcp(tmp_path, quick_run
     try:
         res, cache = tmp_path / "results", tmp_path / "cache"
         env = {"NPRELU_RESULTS": str(res), "NPRELU_CACHE": str(cache)}
-        proc = start(["reproduce", "--quick", "--only", "ch7", "--scheduler", address], env,
+        proc = start_nprelu(["reproduce", "--quick", "--only", "ch7", "--scheduler", address], env,
                      tmp_path)
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-2000:]

@@ -3,37 +3,21 @@ and whole; rerunning retrains nothing that was done and gives the numbers of an 
 run. Output to a pipe has no carriage-return progress bars."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 import nprelu as nr
 from nprelu.progress import plural
-
-
-def start(args, env_extra, cwd):
-    env = dict(os.environ, **env_extra)
-    return subprocess.Popen([sys.executable, "-m", "nprelu", *args], env=env, cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(cond, timeout=120):
-    t0 = time.time()
-    while not cond():
-        if time.time() - t0 > timeout:
-            raise TimeoutError("condition not met")
-        time.sleep(0.1)
+from tests.helpers import start_nprelu, wait_for
 
 
 @pytest.mark.slow
 def test_ctrl_c_during_reproduce_then_resume(tmp_path, quick_run):
     res, cache = tmp_path / "results", tmp_path / "cache"
     env = {"NPRELU_RESULTS": str(res), "NPRELU_CACHE": str(cache)}
-    proc = start(["reproduce", "--quick", "--only", "ch7"], env, tmp_path)
+    proc = start_nprelu(["reproduce", "--quick", "--only", "ch7"], env, tmp_path)
     wait_for(lambda: len(list(cache.glob("*.npz"))) >= 2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -45,7 +29,7 @@ def test_ctrl_c_during_reproduce_then_resume(tmp_path, quick_run):
     stored = len(list((res / "records").glob("*.json")))
     assert len(done) >= 2 and all(nr.MLP.load(p) is not None for p in done)
 
-    proc = start(["reproduce", "--quick", "--only", "ch7"], env, tmp_path)
+    proc = start_nprelu(["reproduce", "--quick", "--only", "ch7"], env, tmp_path)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert all(p.stat().st_mtime_ns == t for p, t in done.items())  # nothing retrained
@@ -59,7 +43,7 @@ def test_ctrl_c_during_reproduce_then_resume(tmp_path, quick_run):
 @pytest.mark.slow
 def test_ctrl_c_during_training_saves_nothing(tmp_path):
     out_file = tmp_path / "m.npz"
-    proc = start(["train", "--epochs", "5", "--out", str(out_file)], {}, tmp_path)
+    proc = start_nprelu(["train", "--epochs", "5", "--out", str(out_file)], {}, tmp_path)
     time.sleep(4)  # past loading the data, into the first epoch
     assert proc.poll() is None
     proc.send_signal(signal.SIGINT)
