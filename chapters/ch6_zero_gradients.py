@@ -133,4 +133,4 @@ for net, fig_name in (("general", "fig8_zero_grad_general"),
 # vanishes. A short distance to a zero gradient is the mechanism of gradient masking, not
 # evidence against it. What lies beyond that point is the audit's subject (ch9): at β = 0.01 an
 # attack that passes the gradient through the caps (BPDA) brings accuracy at eps 0.1 down to
-# about 12 %.
+# about 11 %.

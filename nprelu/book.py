@@ -123,7 +123,7 @@ def _audit_verdict(records: Path) -> str:
     """Two sentences on the audit, with the numbers of the run's records."""
     rows = []
     for adv in (None, "fgsm", "pgd"):
-        path = records / f"audit_0.01_{adv or 'clean'}_seed0.json"
+        path = records / f"attacks_eps0.1_0.01_{adv or 'clean'}_seed0.json"  # ch9's records
         if path.exists():
             worst = json.loads(path.read_text())["numbers"]["worst_case"]
             rows.append((adv, worst, PAPER_TABLE1[(0.01, adv)][2]))
@@ -133,8 +133,8 @@ def _audit_verdict(records: Path) -> str:
                       f"{p:.2f} %)" for a, w, p in rows)
     return ("The capped ReLU's robustness is gradient masking: at β = 0.01 most inputs have an "
             "exactly zero input gradient, so FGSM and PGD have nothing to follow. Attacks that "
-            "do not need that gradient (BPDA, Square) bring the worst-case robust accuracy of "
-            f"the β = 0.01 nets at eps 0.1 down to {parts}.")
+            "do not need that gradient (BPDA, Square), beside FGSM, PGD and APGD, bring the "
+            f"worst-case robust accuracy of the β = 0.01 nets at eps 0.1 down to {parts}.")
 
 
 def index_notebook(results: Path, chapters: list[tuple[str, str]], quick: bool):
