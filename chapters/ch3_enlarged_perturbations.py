@@ -189,15 +189,15 @@ ctx.figure(accuracy_figure(), "fig2_accuracy")
 # At the paper's settings (seed 0):
 #
 # - **Fig. 1 agrees with the paper.** In the uncapped net the mean L∞ distance between clean
-#   and adversarial hidden outputs grows 2.97 → 7.71 → 15.72 from HL1 to HL3, and a cap clamps
+#   and adversarial hidden outputs grows 2.86 → 7.51 → 14.95 from HL1 to HL3, and a cap clamps
 #   it at the capped layer (all three layers at β = 0.01: 0.009, 0.005, 0.006). A cap of 100
 #   never binds: those nets are the uncapped net bit for bit.
-# - **Fig. 2 needs the control.** The attacked net keeps 32.7 % of the images; the control,
-#   uncapped but trained from another seed, already keeps **73.8 %**. The capped nets keep
-#   79.5–84.5 % at β = 0.01, 70.1–82.5 % at 0.1 and 65.0–69.9 % at 1. Most of the gap to
-#   32.7 % is "a different net", not the cap; only β ≤ 0.1 beats the control, by at most about
-#   11 points, and at a price in clean accuracy (all three layers at 0.01: 87.2 % against
-#   98.3 %).
+# - **Fig. 2 needs the control.** The attacked net keeps 32.4 % of the images; the control,
+#   uncapped but trained from another seed, already keeps **75.7 %**. The capped nets keep
+#   77.1–84.1 % at β = 0.01, 74.3–83.3 % at 0.1 and 64.4–72.5 % at 1. Most of the gap to
+#   32.4 % is "a different net", not the cap; only β ≤ 0.1 beats the control, by at most about
+#   8 points, and at a price in clean accuracy (all three layers at 0.01: 85.3 % against
+#   98.0 %).
 #
 # A bounded activation does bound how far a layer's output can move: that part is arithmetic.
 # Whether the net becomes harder to attack is another question, and only an attack on the
