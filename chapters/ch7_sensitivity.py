@@ -119,8 +119,8 @@ ctx.figure(sensitivity_figure(records, x_test[five], ctx.seeds), "fig11_sensitiv
 # ## What we measured, and what it means
 #
 # At the paper's settings (seed 0): for the first five of the test set the sum of the map is
-# 13.2 at β = 1, 562.5 at β = 0.1 and 0 at β = 0.01, where the gradient vanishes entirely.
-# Over the first 1000 test inputs the *median* sum falls from 29.0 (β = 1) to 0 (β = 0.1 and
-# 0.01), as the paper says; but the *mean* rises, from 50.4 to 68.8 and 123.3. Where the
+# 2.8 at β = 1, 15.2 at β = 0.1 and 0 at β = 0.01, where the gradient vanishes entirely.
+# Over the first 1000 test inputs the *median* sum falls from 30.8 (β = 1) to 0 (β = 0.1 and
+# 0.01), as the paper says; but the *mean* rises, from 48.2 to 61.4 and 134.6. Where the
 # capped nets' gradient is not zero it is large. A map of zeros is the vanishing gradient
 # again, the same masking chapters 6 and 9 measure, not a sign that the net resists.
