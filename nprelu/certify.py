@@ -304,10 +304,7 @@ def _misclassified(model: MLP, x: np.ndarray | None, y: int) -> bool:
     """Does the net (in float64) give x a margin <= 0? The check on a MILP counterexample."""
     if x is None:
         return False
-    twin = MLP(model.hidden, dict(model.caps), model.activation, model.c, model.seed,
-               model.n_in, model.n_out, np.float64)
-    twin.params[...] = model.params
-    logits = twin.forward(np.clip(x, 0, 1)[None], check=False)[0][0]
+    logits = model.copy(np.float64).forward(np.clip(x, 0, 1)[None], check=False)[0][0]
     return bool(logits[y] - np.delete(logits, y).max() <= 1e-9)
 
 
@@ -465,14 +462,14 @@ def ibp_worst_logits(model: MLP, x: np.ndarray, y: np.ndarray, eps: float):
     z_mu = mu @ W + b
     spread = (r @ A.reshape(len(W), k * k)).reshape(n, k, k)[np.arange(n), y]  # (N, K)
     margin = z_mu[np.arange(n), y][:, None] - z_mu - spread
-    return -margin, (cache, mu, r, diff, y)
+    return -margin, (cache, mu, r, diff, A, y)
 
 
 def ibp_backward(model: MLP, ibp_cache, dzhat: np.ndarray, grads: np.ndarray) -> None:
     """Gradient of a loss through `ibp_worst_logits`: given dL/dzhat (N, K), write dL/dparams
     into `grads` (the model's flat layout). Activation derivatives take the flat side at the
     kinks, as everywhere else."""
-    cache, mu, r, diff, y = ibp_cache
+    cache, mu, r, diff, A, y = ibp_cache
     views = _param_views(model, grads)
     W = model.dense[-1].W
     n, k = len(y), W.shape[1]
@@ -489,7 +486,7 @@ def ibp_backward(model: MLP, ibp_cache, dzhat: np.ndarray, grads: np.ndarray) ->
     spread_grad = np.zeros((n, k * k), dm.dtype)
     spread_grad[rows[:, None], y[:, None] * k + np.arange(k)] = -dm
     H = len(W)
-    g_r = spread_grad @ np.abs(diff).reshape(H, k * k).T
+    g_r = spread_grad @ A.reshape(H, k * k).T
     dA = (r.T @ spread_grad).reshape(H, k, k) * np.sign(diff)
     dW += dA.sum(axis=2) - dA.sum(axis=1)
     for i in range(len(cache) - 1, -1, -1):

@@ -122,9 +122,10 @@ class MLP:
         acts = ", ".join(f"HL{i + 1}:{h} {a.name}" for i, (h, a) in pairs)
         return f"MLP({self.n_in} -> {acts} -> {self.n_out})"
 
-    def copy(self) -> MLP:
+    def copy(self, dtype=None) -> MLP:
+        """An independent copy with the same weights, in `dtype` (default: this model's)."""
         twin = MLP(self.hidden, dict(self.caps), self.activation, self.c, self.seed,
-                   self.n_in, self.n_out, self.dtype)
+                   self.n_in, self.n_out, self.dtype if dtype is None else dtype)
         twin.params[...] = self.params
         return twin
 

@@ -29,6 +29,18 @@ def test_same_seed_same_weights_other_seed_other_weights():
     assert not np.array_equal(a.params, c.params)
 
 
+def test_copy_is_independent_and_can_change_dtype():
+    model = nr.MLP((8, 4), caps={2: 0.5}, seed=1)
+    same, wide = model.copy(), model.copy(np.float64)
+    assert same.params.dtype == np.float32 and wide.params.dtype == np.float64
+    np.testing.assert_array_equal(wide.params, model.params.astype(np.float64))
+    assert wide.caps == model.caps and wide.hidden == model.hidden
+    same.params[0] += 1  # a copy shares no memory with the original
+    assert not np.array_equal(same.params, model.params)
+    x = np.random.default_rng(0).uniform(size=(3, 784)).astype(np.float32)
+    np.testing.assert_allclose(wide.logits(x), model.logits(x), rtol=1e-5, atol=1e-6)
+
+
 def test_set_caps_changes_the_forward_pass():
     model = nr.MLP((16, 8), seed=0)
     x = np.random.default_rng(0).uniform(size=(5, 784)).astype(np.float32)
