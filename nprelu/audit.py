@@ -22,6 +22,7 @@ from .apgd import apgd, apgd_targeted
 from .attacks import fgsm, pgd, pgd_from
 from .checks import check_batch, check_choice, check_count, check_number, check_seed
 from .losses import cw_margin, logit_margin, softmax_cross_entropy
+from .metrics import attack_report
 from .model import MLP
 
 
@@ -131,8 +132,6 @@ def pgd_report(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, step: float
     """PGD's numbers with their masking flag, in %: standard accuracy ("clean"), accuracy on the
     attacked inputs ("robust"), success rate (nprelu.metrics.attack_report), and the share of
     inputs whose gradient is exactly zero ("zero_gradient"), where PGD cannot move at all."""
-    from .metrics import attack_report
-
     x_adv = pgd(model, x, y, eps, step, iters)
     return {**attack_report(model, x, y, x_adv),
             "zero_gradient": 100 * zero_gradient_share(model, x, y)}
