@@ -51,6 +51,7 @@ import nprelu as nr
 from nprelu import audit, certify, paper, plotting
 from nprelu.apgd import apgd
 from nprelu.run import chapter
+from nprelu.store import net_tag
 
 ctx = chapter("ch10", quick=QUICK)
 x_test, y_test = ctx.test_set()
@@ -149,19 +150,15 @@ def attack_curve(model, x, y, eps_grid, iters, seed):
     return {"eps": list(eps_grid), "robust": out}
 
 
-def tag(beta, training, sd):
-    return f"{beta or 'none'}_{training}_seed{sd}"
-
-
 tasks = {}
 for (beta, training, sd), spec in nets.items():
     twin = nets[None, training, sd]
-    tasks[f"cert_{tag(beta, training, sd)}"] = (certified_curve, spec, x, y, s.cert_eps)
-    tasks[f"attacks_eps0.1_{tag(beta, training, sd)}"] = (
+    tasks[f"cert_{net_tag(beta, training, sd)}"] = (certified_curve, spec, x, y, s.cert_eps)
+    tasks[f"attacks_eps0.1_{net_tag(beta, training, sd)}"] = (
         audit.attack_ensemble, spec, twin, x_test[: s.audit_samples],
         y_test[: s.audit_samples], EPS, s.audit_iters, s.audit_restarts,
         s.audit_square_queries, sd)
-    tasks[f"apgd_curve_{tag(beta, training, sd)}"] = (
+    tasks[f"apgd_curve_{net_tag(beta, training, sd)}"] = (
         attack_curve, spec, x[: s.curve_samples], y[: s.curve_samples], s.cert_eps,
         s.audit_iters, sd)
 records = ctx.records(tasks)
@@ -191,7 +188,7 @@ def milp_gap(model, x, y, undecided, seconds, max_binaries):
 n_milp = s.milp_samples
 milp_tasks = {}
 for (beta, training, sd), spec in nets.items():
-    t = tag(beta, training, sd)
+    t = net_tag(beta, training, sd)
     certified = np.array(records[f"cert_{t}"]["certified_at_0.1"][:n_milp], bool)
     survives = np.array(records[f"attacks_eps0.1_{t}"]["per_input"]["worst_case"][:n_milp],
                         bool)
@@ -205,7 +202,7 @@ milp = ctx.records(milp_tasks)
 
 # %%
 def sandwich(beta, training, sd):
-    t = tag(beta, training, sd)
+    t = net_tag(beta, training, sd)
     cert, att, mi = records[f"cert_{t}"], records[f"attacks_eps0.1_{t}"], milp[f"milp_{t}"]
     i = cert["eps"].index(EPS)
     certified_100 = np.array(cert["certified_at_0.1"][:n_milp], bool)
@@ -270,8 +267,8 @@ def eps_figure(records, sd):
     fig, axes = plotting.figure(1, 2, (10, 3.6), sharey=True)
     for ax, tr in zip(axes.ravel(), ("clean", "ibp")):
         for b in paper.TABLE1_BETAS:
-            cert = records[f"cert_{tag(b, tr, sd)}"]
-            att = records[f"apgd_curve_{tag(b, tr, sd)}"]
+            cert = records[f"cert_{net_tag(b, tr, sd)}"]
+            att = records[f"apgd_curve_{net_tag(b, tr, sd)}"]
             line, = ax.plot(cert["eps"], cert["best"], "o-", ms=3,
                             label=f"{plotting.beta_label(b)} certified")
             ax.plot(att["eps"], att["robust"], "x--", color=line.get_color(),

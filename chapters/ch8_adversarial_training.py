@@ -46,6 +46,7 @@ import numpy as np
 import nprelu as nr
 from nprelu import audit, paper, plotting
 from nprelu.run import chapter
+from nprelu.store import net_tag
 
 ctx = chapter("ch8", quick=QUICK)
 x_train, y_train = ctx.train_set()
@@ -128,28 +129,24 @@ def cw_outcome(model, x, y, settings):
     return {"correct": model.predict(x) == y, "success": res.success, "l2": res.l2}
 
 
-def net_name(beta, adv, seed):
-    return f"{beta or 'none'}_{adv or 'clean'}_seed{seed}"
-
-
 n_cw = ctx.settings.cw_samples
 chunks = [(i, min(i + CW_CHUNK, n_cw)) for i in range(0, n_cw, CW_CHUNK)]
 tasks = {}
 for (beta, adv, s), spec in specs.items():
-    tasks[f"table1_{net_name(beta, adv, s)}"] = (linf_accuracies, spec, x_test, y_test)
+    tasks[f"table1_{net_tag(beta, adv, s)}"] = (linf_accuracies, spec, x_test, y_test)
     for a, b in chunks:
-        tasks[f"cw_{net_name(beta, adv, s)}_{a:04d}-{b:04d}"] = (
+        tasks[f"cw_{net_tag(beta, adv, s)}_{a:04d}-{b:04d}"] = (
             cw_outcome, spec, x_test[a:b], y_test[a:b], cw_settings)
 records = ctx.records(tasks)
 
 
 def table1_numbers(beta, adv, s):
     """One net's row: the L-inf record, plus CW over all its chunks."""
-    parts = [records[f"cw_{net_name(beta, adv, s)}_{a:04d}-{b:04d}"] for a, b in chunks]
+    parts = [records[f"cw_{net_tag(beta, adv, s)}_{a:04d}-{b:04d}"] for a, b in chunks]
     correct = np.concatenate([p["correct"] for p in parts])
     success = np.concatenate([p["success"] for p in parts])
     l2 = np.concatenate([np.array(p["l2"], np.float32) for p in parts])
-    return {**records[f"table1_{net_name(beta, adv, s)}"],
+    return {**records[f"table1_{net_tag(beta, adv, s)}"],
             "cw": 100 * float((correct & ~success).mean()),
             "cw_median_l2": float(np.median(l2[success])) if success.any() else None,
             "cw_samples": len(correct)}

@@ -61,6 +61,7 @@ from nprelu import audit, paper, plotting
 from nprelu.apgd import apgd
 from nprelu.progress import plural
 from nprelu.run import chapter
+from nprelu.store import net_tag
 
 ctx = chapter("ch9", quick=QUICK)
 x_test, y_test = ctx.test_set()
@@ -123,19 +124,15 @@ def masking_signs(model, x, y):
             model, x, y, e, e / 4, 20, bpda=True), y) for e in EPS_CURVE]}
 
 
-def tag(beta, adv, seed):
-    return f"{beta or 'none'}_{adv or 'clean'}_seed{seed}"
-
-
 tasks = {}
 for (beta, adv, sd), spec in audited.items():
-    tasks[f"attacks_eps0.1_{tag(beta, adv, sd)}"] = (
+    tasks[f"attacks_eps0.1_{net_tag(beta, adv, sd)}"] = (
         audit.attack_ensemble, spec, specs[None, adv, sd], x, y, EPS, s.audit_iters,
         s.audit_restarts, s.audit_square_queries, sd)
-    tasks[f"masking_{tag(beta, adv, sd)}"] = (masking_signs, spec, x, y)
+    tasks[f"masking_{net_tag(beta, adv, sd)}"] = (masking_signs, spec, x, y)
 records = ctx.records(tasks)
-results = {(beta, adv): [{**records[f"attacks_eps0.1_{tag(beta, adv, sd)}"],
-                          **records[f"masking_{tag(beta, adv, sd)}"]}
+results = {(beta, adv): [{**records[f"attacks_eps0.1_{net_tag(beta, adv, sd)}"],
+                          **records[f"masking_{net_tag(beta, adv, sd)}"]}
                          for sd in ctx.seeds if (beta, adv, sd) in audited]
            for adv in paper.TABLE1_TRAINING for beta in paper.TABLE1_BETAS}
 

@@ -30,6 +30,7 @@ from .paper import PAPER_TABLE1
 from .progress import say
 from .reproduce import CHAPTERS, chapter_path
 from .run import ROOT
+from .store import net_tag
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -123,7 +124,7 @@ def _audit_verdict(records: Path) -> str:
     """Two sentences on the audit, with the numbers of the run's records."""
     rows = []
     for adv in (None, "fgsm", "pgd"):
-        path = records / f"attacks_eps0.1_0.01_{adv or 'clean'}_seed0.json"  # ch9's records
+        path = records / f"attacks_eps0.1_{net_tag(0.01, adv, 0)}.json"  # ch9's records
         if path.exists():
             worst = json.loads(path.read_text())["numbers"]["worst_case"]
             rows.append((adv, worst, PAPER_TABLE1[(0.01, adv)][2]))

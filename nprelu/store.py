@@ -45,6 +45,13 @@ def model_key(spec: Spec) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def net_tag(beta: float | None, training: str | None, seed: int) -> str:
+    """The part of a record name that says which Table 1-style net it is about, e.g.
+    "0.01_clean_seed0" (beta None = uncapped, training None = clean). Chapters that share
+    records (ch9's attack ensemble, reused by ch10) name them through this one function."""
+    return f"{beta or 'none'}_{training or 'clean'}_seed{seed}"
+
+
 def versions() -> dict:
     import matplotlib
     import numba
