@@ -111,8 +111,8 @@ def test_a_chapter_through_a_scheduler_and_a_worker_over_tcp(tmp_path, quick_run
     try:
         res, cache = tmp_path / "results", tmp_path / "cache"
         env = {"NPRELU_RESULTS": str(res), "NPRELU_CACHE": str(cache)}
-        proc = start_nprelu(["reproduce", "--quick", "--only", "ch7", "--scheduler", address], env,
-                     tmp_path)
+        proc = start_nprelu(["reproduce", "--quick", "--only", "ch7", "--scheduler", address],
+                            env, tmp_path)
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-2000:]
         assert f"connected to the Dask scheduler at {address} (1 worker)" in out
