@@ -71,6 +71,7 @@ class Settings:
     zg_samples: int = 1000  # the first 1000 test inputs, as for the audit and Fig. 11
     zg_iters: int = 1000
     cw_samples: int = 500  # CW on the first 500 test inputs (the paper does not say how many)
+    cw_samples_other_seeds: int = 100  # seeds after the first: CW on fewer (at most cw_samples)
     cw_steps: int = 10000
     cw_binary_steps: int = 9
     smap_samples: int = 1000
@@ -95,6 +96,7 @@ class Settings:
             base = cls(quick=True, epochs=2, adv_epochs=1, n_train=10000, n_test=500,
                        eval_betas=(0.01, 0.05, 0.1, 0.15), ch3_betas=(0.01, 1.0, 100.0),
                        zg_betas=(0.01, 0.1), zg_samples=20, zg_iters=200, cw_samples=20,
+                       cw_samples_other_seeds=10,
                        cw_steps=200, cw_binary_steps=4, smap_samples=100, audit_samples=100,
                        audit_iters=20, audit_restarts=1, audit_square_queries=200,
                        cert_samples=100, cert_eps=(0.02, 0.1), curve_samples=50, milp_samples=10,

@@ -3,6 +3,7 @@ as the code before the chapter redesign, and resumes from its cache."""
 
 import hashlib
 import json
+import shutil
 import warnings
 
 import numpy as np
@@ -90,3 +91,37 @@ def test_quick_run_writes_every_figure_and_resumes_from_its_cache(quick_run):
     assert "CW on the first 30 test inputs" in table
     rows = [line for line in table.splitlines() if line.startswith("| ") and "paper" not in line]
     assert len(rows) == len(PAPER_TABLE1) == 12
+
+
+@pytest.mark.slow
+def test_further_seeds_get_fewer_cw_inputs_and_the_table_compares_the_shared_ones(
+        quick_run, tmp_path):
+    """`--seeds 0,1`: seed 1 runs CW on `cw_samples_other_seeds` inputs, seed 0 keeps its
+    record of `cw_samples`; the table's CW mean is over the inputs both seeds share, and the
+    extra column repeats seed 0's CW on all of its inputs."""
+    _, res, cache, _ = quick_run
+    s = Settings.make(quick=True)
+    n0, n1 = s.cw_samples, s.cw_samples_other_seeds
+    assert n1 < n0
+    out = tmp_path / "seeds"
+    shutil.copytree(res / "records", out / "records")
+    first = out / "records" / f"cw_none_clean_seed0_0000-{n0:04d}.json"
+    stamp = first.stat().st_mtime_ns
+    reproduce(quick=True, only="ch8", seeds=(0, 1), results=out, cache=cache)
+    assert first.stat().st_mtime_ns == stamp  # seed 0's CW record is reused, not recomputed
+    assert not (out / "records" / f"cw_none_clean_seed1_0000-{n0:04d}.json").exists()
+
+    def survived(seed, n):  # % of the first n inputs correct at first and not broken by CW
+        rec = json.loads((out / "records" / f"cw_none_clean_seed{seed}_0000-{n:04d}.json")
+                         .read_text())["numbers"]
+        return 100 * np.mean(np.array(rec["correct"][:n1]) & ~np.array(rec["success"][:n1]))
+
+    shared = [survived(0, n0), survived(1, n1)]
+    table = (out / "table1.md").read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| – | – |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[12] == f"{np.mean(shared):.2f} ± {np.std(shared):.2f}"
+    single = (res / "table1.md").read_text()
+    single_row = next(line for line in single.splitlines() if line.startswith("| – | – |"))
+    assert cells[-1] == single_row.strip("|").split("|")[12].strip()  # seed 0, all n0 inputs
+    assert f"CW on the first {n1} test inputs" in table and "over 2 seeds" in table
