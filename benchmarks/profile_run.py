@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -53,14 +54,19 @@ def profile(results: Path, cache: Path) -> tuple[list[str], dict]:
     for line in (log.read_text().splitlines() if log.exists() else []):
         entry = json.loads(line)
         seen[entry["key"]] = entry  # the last training of each model counts
+    records = [json.loads(path.read_text()) for path in sorted((results / "records")
+                                                               .glob("*.json"))]
+    used = set(re.findall(r'"model": "([0-9a-f]{12})"', json.dumps([r["config"]
+                                                                    for r in records])))
     for entry in seen.values():
+        if entry["key"] not in used:  # trained for another results folder (other seeds, ...)
+            continue
         rows[training_kind(entry)].append(entry["seconds"])
         if not entry.get("adv") and "IBP" not in entry["label"] and "sigmoid" not in \
                 entry["label"]:
             epoch_seconds["-".join(map(str, entry["hidden"]))].append(
                 entry["seconds"] / entry["epochs"])
-    for path in sorted((results / "records").glob("*.json")):
-        rec = json.loads(path.read_text())
+    for rec in records:
         kind = next((what for prefix, what in RECORD_KINDS if rec["name"].startswith(prefix)),
                     "other records")
         rows[kind].append(rec["wall_seconds"])
@@ -74,9 +80,10 @@ def profile(results: Path, cache: Path) -> tuple[list[str], dict]:
         f"Wall time **{run.get('seconds', float('nan')) / 60:.1f} min**. Sum of the task times "
         f"(one BLAS thread each): **{total / 60:.1f} core-minutes**, so "
         f"{total / workers / 60:.1f} min is the bound on {workers} worker(s) with perfect "
-        "balance; the gap to the wall time is the client's own cells (the chapters' "
+        "balance. A wall time above the bound is the client's own cells (the chapters' "
         "step-by-step cells run in the client, beside the workers), scheduling, and the "
-        "tail where one worker waits.", "",
+        "tail where one worker waits; one below it means the run resumed and part of the "
+        "work was done before it (the sum counts every task whose result the run used).", "",
         "| where the time goes | tasks | core-minutes | share |", "|---|---|---|---|"]
     for kind, secs in sorted(rows.items(), key=lambda kv: -sum(kv[1])):
         lines.append(f"| {kind} | {len(secs)} | {sum(secs) / 60:.1f} | "
