@@ -160,8 +160,17 @@ def index_notebook(results: Path, chapters: list[tuple[str, str]], quick: bool):
         f"This build shows {settings}. [How to run it yourself](run.html).",
         "## Table 1, side by side with the paper\n\n" + table_md,
         "## The audit's verdict\n\n" + _audit_verdict(results / "records"),
+        *([] if quick else _seeds_blocks(results / "seeds")),
         "## Chapters\n\n" + links + "\n\n[How to run it yourself](run.html)",
     ])
+
+
+def _seeds_blocks(seeds: Path) -> list[str]:
+    """Table 1 over several seeds and its notes, from results/seeds/ when it was made."""
+    table, notes = seeds / "table1.md", seeds / "NOTES.md"
+    if not (table.exists() and notes.exists()):
+        return []
+    return [notes.read_text(), "### Table 1, mean ± std over the seeds\n\n" + table.read_text()]
 
 
 def run_notebook_page():

@@ -93,3 +93,24 @@ def test_the_book_in_a_real_browser(quick_book):
             assert page.evaluate("document.documentElement.scrollWidth") <= 1280, name
         browser.close()
     assert problems == []
+
+
+def test_index_shows_the_seeds_table_at_full_settings_when_it_was_made(tmp_path):
+    pytest.importorskip("nbformat", reason="needs the book extra: pip install -e .[book]")
+    from nprelu.book import index_notebook
+
+    (tmp_path / "records").mkdir()
+    (tmp_path / "table1.md").write_text("| seed 0 table |\n")
+
+    def text(quick):
+        nb = index_notebook(tmp_path, [("ch3.html", "Sec. 3")], quick=quick)
+        return "\n".join(cell.source for cell in nb.cells)
+
+    assert "seeds" not in text(quick=False)  # no results/seeds/: nothing about seeds
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "table1.md").write_text("| 97.88 ± 0.05 |\n")
+    (tmp_path / "seeds" / "NOTES.md").write_text("## Three seeds\n\nverdicts\n")
+    full = text(quick=False)
+    assert "| 97.88 ± 0.05 |" in full and "verdicts" in full
+    assert full.index("verdicts") < full.index("## Chapters")
+    assert "97.88" not in text(quick=True)  # a quick build shows quick numbers only
