@@ -138,7 +138,10 @@ def _audit_verdict(records: Path) -> str:
             f"worst-case robust accuracy of the β = 0.01 nets at eps 0.1 down to {parts}.")
 
 
-def index_notebook(results: Path, chapters: list[tuple[str, str]], quick: bool):
+def index_notebook(results: Path, chapters: list[tuple[str, str]], quick: bool,
+                   seeds: Path | None = None):
+    """The index page; `seeds`: a results folder of several seeds (results/seeds/), shown at
+    full settings when it holds a table."""
     table = results / "table1.md"
     table_md = table.read_text() if table.exists() else "*Table 1 has not been computed.*"
     settings = ("quick settings (a smoke test: small nets trained for 2 epochs; the numbers "
@@ -160,7 +163,7 @@ def index_notebook(results: Path, chapters: list[tuple[str, str]], quick: bool):
         f"This build shows {settings}. [How to run it yourself](run.html).",
         "## Table 1, side by side with the paper\n\n" + table_md,
         "## The audit's verdict\n\n" + _audit_verdict(results / "records"),
-        *([] if quick else _seeds_blocks(results / "seeds")),
+        *([] if quick or seeds is None else _seeds_blocks(seeds)),
         "## Chapters\n\n" + links + "\n\n[How to run it yourself](run.html)",
     ])
 
@@ -249,7 +252,8 @@ def build(quick: bool = False, out: str | os.PathLike = "site", results=None, ca
 
         nbformat.write(nb, out / "notebooks" / f"{name}.ipynb")
         pages.append((f"{name}.html", _title(nb), nb, banner))
-    index = index_notebook(res_dir, [(href, title) for href, title, _, _ in pages], quick)
+    index = index_notebook(res_dir, [(href, title) for href, title, _, _ in pages], quick,
+                           seeds=None if quick else source / "seeds")
     all_pages = [("index.html", "Index", index, None), *pages,
                  ("run.html", "How to run it yourself", run_notebook_page(), None)]
     for i, (href, _, nb, banner) in enumerate(all_pages):

@@ -103,7 +103,8 @@ def test_index_shows_the_seeds_table_at_full_settings_when_it_was_made(tmp_path)
     (tmp_path / "table1.md").write_text("| seed 0 table |\n")
 
     def text(quick):
-        nb = index_notebook(tmp_path, [("ch3.html", "Sec. 3")], quick=quick)
+        nb = index_notebook(tmp_path, [("ch3.html", "Sec. 3")], quick=quick,
+                            seeds=tmp_path / "seeds")
         return "\n".join(cell.source for cell in nb.cells)
 
     assert "seeds" not in text(quick=False)  # no results/seeds/: nothing about seeds
