@@ -98,6 +98,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 @pytest.mark.slow
 def test_a_chapter_through_a_scheduler_and_a_worker_over_tcp(tmp_path, quick_run):
     port = _free_port()
@@ -109,6 +117,8 @@ def test_a_chapter_through_a_scheduler_and_a_worker_over_tcp(tmp_path, quick_run
     worker = subprocess.Popen([*dask, "worker", address, "--nthreads", "1", "--nworkers", "1",
                                "--no-dashboard", "--host", "127.0.0.1"], **quiet)
     try:
+        # nprelu refuses at once a scheduler not yet listening (importing Dask takes seconds)
+        wait_for(lambda: _listening(port))
         res, cache = tmp_path / "results", tmp_path / "cache"
         env = {"NPRELU_RESULTS": str(res), "NPRELU_CACHE": str(cache)}
         proc = start_nprelu(["reproduce", "--quick", "--only", "ch7", "--scheduler", address],
