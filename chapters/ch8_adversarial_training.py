@@ -131,9 +131,7 @@ def cw_outcome(model, x, y, settings):
 
 # CW is the costliest column: the first seed gets `cw_samples` inputs (500), every further seed
 # `cw_samples_other_seeds` (100), and the table's CW compares the seeds on the inputs they share.
-n_cw = {s: ctx.settings.cw_samples if s == ctx.seeds[0]
-        else min(ctx.settings.cw_samples_other_seeds, ctx.settings.cw_samples)
-        for s in ctx.seeds}
+n_cw = {s: ctx.settings.cw_inputs(first_seed=s == ctx.seeds[0]) for s in ctx.seeds}
 chunks = {s: [(i, min(i + CW_CHUNK, n)) for i in range(0, n, CW_CHUNK)] for s, n in n_cw.items()}
 tasks = {}
 for (beta, adv, s), spec in specs.items():

@@ -109,6 +109,12 @@ class Settings:
                 check_count(chosen[k], k)
         return replace(base, **chosen)
 
+    def cw_inputs(self, first_seed: bool) -> int:
+        """How many test inputs CW attacks for a seed: `cw_samples` for the first seed of a
+        run, `cw_samples_other_seeds` (never more than that) for the others."""
+        return self.cw_samples if first_seed else min(self.cw_samples_other_seeds,
+                                                      self.cw_samples)
+
     def cw(self) -> dict:
         """Keyword arguments of cw_l2 at these settings (the paper's learning rate and c)."""
         return dict(steps=self.cw_steps, lr=CW_PAPER["lr"], initial_c=CW_PAPER["initial_c"],

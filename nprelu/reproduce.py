@@ -261,8 +261,8 @@ def write_readme(ctx: Context, total: float | None = None, rss_mib: float | None
         + f"{this_run}. Settings: {s.epochs} clean epochs, {s.adv_epochs} adversarial epochs, "
         f"{s.n_train} training and {s.n_test} test images, CW {s.cw_steps} steps × "
         f"{s.cw_binary_steps} binary steps on the first {s.cw_samples} test inputs"
-        + (f" (seed {ctx.seeds[0]}; the first "
-           f"{min(s.cw_samples, s.cw_samples_other_seeds)} for the other seeds), "
+        + (f" (seed {ctx.seeds[0]}; the first {s.cw_inputs(first_seed=False)} for the "
+           "other seeds), "
            if len(ctx.seeds) > 1 else ", ") +
         f"zero-gradient search on the first {s.zg_samples} (≤ {s.zg_iters} iterations), "
         f"{plural(s.blas_threads, 'BLAS thread')} per task.",
@@ -276,7 +276,7 @@ def write_readme(ctx: Context, total: float | None = None, rss_mib: float | None
                       ("ch10_sandwich.md", "Certified and worst-case robust accuracy")):
         if (res / md).exists():
             lines += [f"## {title}", "", (res / md).read_text().strip(), ""]
-    if (res / "seeds" / "README.md").exists():  # `--seeds 0,1,2 --results results/seeds`
+    if (res / "seeds" / "table1.md").exists():  # `--seeds 0,1,2 --results results/seeds`
         lines += ["## Table 1 over several seeds", "", "From `results/seeds/` (made with "
                   "`--only ch8,ch9 --seeds ... --results results/seeds`); its seeds, settings, "
                   "notes, the audit over seeds and the figures: "
