@@ -10,7 +10,7 @@ from .activations import (
     scaled_tanh,
 )
 from .attacks import FGSM, PGD, ZeroGradResult, fgsm, pgd, zero_gradient_search
-from .cw import CWResult, cw_l2
+from .cw import CWResult, black_image_class, cw_accuracies, cw_l2
 from .data import MNISTError, load_mnist, load_mnist_split
 from .layers import Dense
 from .losses import cw_margin, softmax_cross_entropy
@@ -34,7 +34,8 @@ __all__ = [
     "CappedReLU", "ScaledSigmoid", "ScaledTanh", "capped_relu", "relu", "scaled_sigmoid",
     "scaled_tanh", "cw_margin", "softmax_cross_entropy",
     # attacks
-    "FGSM", "PGD", "CWResult", "ZeroGradResult", "cw_l2", "fgsm", "pgd", "zero_gradient_search",
+    "FGSM", "PGD", "CWResult", "ZeroGradResult", "black_image_class", "cw_accuracies",
+    "cw_l2", "fgsm", "pgd", "zero_gradient_search",
     # metrics
     "accuracy", "attack_report", "layer_distances", "mean_std", "robust_accuracy",
     "sensitivity_map", "success_rate",

@@ -12,6 +12,26 @@ The three parts, as in the CW paper, each a function below:
 3. `next_c`: the binary search on c, per input: multiply by 10 until the first success, then
    bisect between the largest c that failed and the smallest that succeeded.
 `cw_l2` runs them over chunks of inputs.
+
+Counting the result: two accountings
+------------------------------------
+CW has no eps bound, so "accuracy under CW" is the share of inputs for which it found no
+misclassified point. *How* a tool reports an input it failed on decides that number:
+
+- **honest** (ours): a failed input keeps its clean image, so it counts as correct exactly when
+  the net classified it correctly to begin with: accuracy = mean(correct & ~success).
+- **foolbox 3** (`L2CarliniWagnerAttack`, the tool whose defaults are the paper's CW settings):
+  its `run` starts with `best_advs = zeros_like(x)` and replaces a row only when an iterate is
+  adversarial, so for a failed input it returns the **all-zero (black) image**. Its `success`
+  flag is `is_adversarial(returned image)`, and a user who computes the net's accuracy on the
+  returned images counts a failed input as correct only if the net puts the black image in the
+  input's class: accuracy = mean(~success & (class of the black image == y)). (An input
+  misclassified at the start counts as adversarial in both: CW's first iterate is the input.)
+
+A net that masks its gradient makes CW fail on most inputs; the honest count then stays high,
+while foolbox's falls to about the share of test labels equal to the black image's class (~10 %).
+`CWResult.foolbox_images` rebuilds the images foolbox would return, and `cw_accuracies` counts
+both from per-input outcomes (what the records store).
 """
 
 from __future__ import annotations
@@ -34,6 +54,35 @@ class CWResult:
     success: np.ndarray  # (N,) bool
     c: np.ndarray  # (N,) the smallest c that succeeded (inf where none did)
     iterations: int  # optimisation steps actually run (over all binary steps, summed per chunk)
+
+    def foolbox_images(self) -> np.ndarray:
+        """The images foolbox 3's CW returns for this outcome: the found point where the attack
+        succeeded, the all-zero image where it failed (its `best_advs` starts at zeros)."""
+        return np.where(self.success[:, None], self.x_adv, 0).astype(self.x_adv.dtype)
+
+
+def black_image_class(model: MLP) -> int:
+    """The class the net gives the all-zero image: what foolbox's CW returns for a failed input
+    is counted as (see "two accountings" above)."""
+    return int(model.predict(np.zeros((1, model.n_in), model.dtype))[0])
+
+
+def cw_accuracies(correct, success, y, black_class: int) -> dict[str, float]:
+    """Accuracy under CW (%) in both accountings, from per-input outcomes (n,):
+    `correct` (clean image classified correctly), `success` (CW found a misclassified point),
+    the labels `y`, and the net's class for the black image.
+
+    honest:  mean(correct & ~success)          a failed input keeps its clean image
+    foolbox: mean(~success & (black == y))     a failed input becomes the black image"""
+    correct, success = np.asarray(correct, bool), np.asarray(success, bool)
+    y = np.asarray(y)
+    if not (correct.shape == success.shape == y.shape) or correct.ndim != 1:
+        raise ValueError(f"correct, success and y must be 1-D of one length, got shapes "
+                         f"{correct.shape}, {success.shape}, {y.shape}")
+    if len(y) == 0:
+        raise ValueError("cw_accuracies needs at least one input")
+    return {"honest": 100 * float((correct & ~success).mean()),
+            "foolbox": 100 * float((~success & (y == black_class)).mean())}
 
 
 def to_w(x: np.ndarray) -> np.ndarray:

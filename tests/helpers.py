@@ -43,3 +43,20 @@ def wait_for(cond, timeout=120.0):
         if time.time() - t0 > timeout:
             raise TimeoutError("condition not met")
         time.sleep(0.05)
+
+
+def torch_sequential(model):
+    """The same MLP as a torch.nn.Sequential (Linear, ReLU or Hardtanh(0, beta)), in eval mode,
+    for the cross-checks that hand a model to PyTorch-based tools (foolbox)."""
+    import torch
+
+    layers = []
+    for i, d in enumerate(model.dense):
+        lin = torch.nn.Linear(*d.W.shape)
+        lin.weight.data = torch.tensor(d.W.T.copy())
+        lin.bias.data = torch.tensor(d.b.copy())
+        layers.append(lin)
+        if i < len(model.acts):
+            act = model.acts[i]
+            layers.append(torch.nn.Hardtanh(0.0, act.beta) if act.capped else torch.nn.ReLU())
+    return torch.nn.Sequential(*layers).eval()
