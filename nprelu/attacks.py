@@ -9,6 +9,15 @@ The Carlini-Wagner L2 attack is in nprelu.cw, the attacks of the gradient-maskin
 nprelu.audit. All inputs are float32 batches (N, 784) in [0, 1]; every returned point stays in
 [0, 1], and the L-inf attacks stay within eps of the clean input. Work is done in chunks of
 `batch` inputs.
+
+Attack libraries make choices the paper's text does not state; `fgsm` and `pgd` can make them
+too, to show what each does to a published number (keyword options, off by default):
+    loss="softmax_output"  cross-entropy of the softmax *output* taken as logits, what cleverhans
+                           computes on a Keras model that ends in softmax (nprelu.losses)
+    box=False              no clipping to [0, 1] (cleverhans' default clip_min=clip_max=None):
+                           the result may leave the image range
+    start_radius=r         random start uniform in [-r, r] per pixel, then clipped to the eps-ball
+                           (cleverhans' madry_et_al uses r = 0.3 whatever eps is)
 """
 
 from __future__ import annotations
@@ -19,23 +28,69 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels as K
-from .checks import check_batch, check_count, check_number, check_seed
+from .checks import check_batch, check_choice, check_count, check_number, check_seed
+from .losses import cw_margin, softmax_cross_entropy, softmax_output_cross_entropy
 from .model import MLP
 
+LOSSES = ("ce", "margin", "softmax_output")
 
-def fgsm(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, batch: int = 4096) -> np.ndarray:
-    """x_adv = clip(x + eps * sign(d loss / dx), 0, 1), loss = softmax cross-entropy. (N, D)."""
+
+def loss_gradient(model: MLP, x: np.ndarray, y: np.ndarray, loss: str = "ce",
+                  bpda: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample attack objective (to maximise) and its input gradient (N, D).
+
+    loss="ce": cross-entropy on the logits; "margin": -(Z_y - max_{j != y} Z_j), the CW margin
+    with its sign flipped so that every loss is maximised; "softmax_output": cross-entropy of the
+    softmax output taken as logits (see the module docstring). bpda=True backpropagates through
+    the caps as if they were plain ReLUs (the forward pass keeps them). x is not checked: it may
+    lie outside [0, 1] (an attack with box=False)."""
+    check_choice(loss, "loss", LOSSES)
+    logits, cache = model.forward(x, check=False)
+    if loss == "ce":
+        value, dlogits = softmax_cross_entropy(logits, y)
+    elif loss == "softmax_output":
+        value, dlogits = softmax_output_cross_entropy(logits, y)
+    else:
+        value, dlogits = cw_margin(logits, y, kappa=np.inf)
+        value, dlogits = -value, -dlogits
+    return value, model.backward(cache, dlogits, param_grads=False, bpda=bpda)
+
+
+def _gradient_fn(model: MLP, loss: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """x, y -> the input gradient of `loss`; cross-entropy through the model's own method."""
+    check_choice(loss, "loss", LOSSES)
+    if loss == "ce":
+        return lambda a, b: model.input_gradient(a, b, check=False)[1]
+    return lambda a, b: loss_gradient(model, a, b, loss)[1]
+
+
+def fgsm(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, batch: int = 4096, *,
+         loss: str = "ce", box: bool = True) -> np.ndarray:
+    """x_adv = clip(x + eps * sign(d loss / dx), 0, 1), loss = softmax cross-entropy. (N, D).
+
+    loss and box: the tool options of the module docstring (box=False skips the clip)."""
     x, y = check_batch(model, x, y)
     e = model.dtype.type(check_number(eps, "eps", nonnegative=True))
     batch = check_count(batch, "batch")
+    gradient = _gradient_fn(model, loss)
     out = np.empty_like(x)
     for i in range(0, len(x), batch):
         x0, y0 = x[i : i + batch], y[i : i + batch]
-        _, g = model.input_gradient(x0, y0, check=False)
+        g = gradient(x0, y0)
         adv = x0.copy()
-        K.step_project(adv, g, x0, e, e)
+        _step(adv, g, x0, e, e, box)
         out[i : i + batch] = adv
     return out
+
+
+def _step(adv: np.ndarray, g: np.ndarray, x0: np.ndarray, step, eps, box: bool) -> None:
+    """adv += step * sign(g), then back into the eps-ball around x0 (and [0, 1] if box), in
+    place: the fused kernel, or plain NumPy for the no-box variant."""
+    if box:
+        K.step_project(adv, g, x0, step, eps)
+    else:
+        adv += step * np.sign(g)
+        np.clip(adv, x0 - eps, x0 + eps, out=adv)
 
 
 def pgd(
@@ -48,10 +103,17 @@ def pgd(
     random_start: bool = False,
     seed: int | None = None,
     batch: int = 4096,
+    *,
+    start_radius: float | None = None,
+    loss: str = "ce",
+    box: bool = True,
 ) -> np.ndarray:
     """L-inf PGD maximising cross-entropy: iters times x <- Proj_{eps-ball and [0,1]}(x + step *
     sign(grad)). With random_start, begin at a uniform point of the eps-ball drawn from
-    numpy.random.default_rng(seed); a seed is then required, so runs are repeatable."""
+    numpy.random.default_rng(seed); a seed is then required, so runs are repeatable.
+
+    start_radius, loss, box: the tool options of the module docstring (start_radius needs
+    random_start; its default is eps)."""
     x, y = check_batch(model, x, y)
     eps = check_number(eps, "eps", nonnegative=True)
     step = check_number(step, "step", nonnegative=True)
@@ -60,29 +122,40 @@ def pgd(
     if random_start and seed is None:
         raise ValueError("pgd(random_start=True) needs a seed (an integer), so that the random "
                          "start can be repeated")
+    if start_radius is not None and not random_start:
+        raise ValueError("pgd(start_radius=...) sets the random start's radius: it needs "
+                         "random_start=True")
+    radius = eps if start_radius is None else check_number(start_radius, "start_radius",
+                                                           positive=True)
     rng = np.random.default_rng(check_seed(seed)) if random_start else None
-    e, s = model.dtype.type(eps), model.dtype.type(step)
+    e, s, r = model.dtype.type(eps), model.dtype.type(step), model.dtype.type(radius)
+    gradient = _gradient_fn(model, loss)
     out = np.empty_like(x)
     for i in range(0, len(x), batch):
-        out[i : i + batch] = pgd_from(x[i : i + batch], y[i : i + batch], e, s, iters,
-                                      lambda a, b: model.input_gradient(a, b, check=False)[1],
-                                      rng)
+        out[i : i + batch] = pgd_from(x[i : i + batch], y[i : i + batch], e, s, iters, gradient,
+                                      rng, radius=r, box=box)
     return out
 
 
 def pgd_from(x0: np.ndarray, y0: np.ndarray, eps, step, iters: int,
              gradient: Callable[[np.ndarray, np.ndarray], np.ndarray],
-             rng: np.random.Generator | None = None) -> np.ndarray:
+             rng: np.random.Generator | None = None, radius=None, box: bool = True
+             ) -> np.ndarray:
     """The PGD loop itself, shared with the adaptive attacks of nprelu.audit: start at x0 (or,
-    given rng, at a uniform point of the eps-ball), then `iters` times step along
-    sign(gradient(x, y0)) and project back on the eps-ball and [0, 1]. eps, step: x0's dtype;
-    the caller has checked every argument."""
+    given rng, at a uniform point of radius `radius` (default eps), clipped to the eps-ball),
+    then `iters` times step along sign(gradient(x, y0)) and project back on the eps-ball and
+    [0, 1] (only the ball if not box). eps, step, radius: x0's dtype; the caller has checked
+    every argument."""
     adv = x0.copy()
     if rng is not None:
-        adv += rng.uniform(-eps, eps, size=adv.shape).astype(x0.dtype)
-        K.project_linf(adv, x0, eps)
+        r = eps if radius is None else radius
+        adv += rng.uniform(-r, r, size=adv.shape).astype(x0.dtype)
+        if box:
+            K.project_linf(adv, x0, eps)
+        else:
+            np.clip(adv, x0 - eps, x0 + eps, out=adv)
     for _ in range(iters):
-        K.step_project(adv, gradient(adv, y0), x0, step, eps)  # sign step, then project
+        _step(adv, gradient(adv, y0), x0, step, eps, box)  # sign step, then project
     return adv
 
 

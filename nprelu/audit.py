@@ -19,28 +19,11 @@ from __future__ import annotations
 import numpy as np
 
 from .apgd import apgd, apgd_targeted
-from .attacks import fgsm, pgd, pgd_from
+from .attacks import fgsm, loss_gradient, pgd, pgd_from
 from .checks import check_batch, check_choice, check_count, check_number, check_seed
-from .losses import cw_margin, logit_margin, softmax_cross_entropy
+from .losses import logit_margin
 from .metrics import attack_report
 from .model import MLP
-
-
-def loss_gradient(model: MLP, x: np.ndarray, y: np.ndarray, loss: str = "ce",
-                  bpda: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample attack objective (to maximise) and its input gradient (N, D).
-
-    loss="ce": cross-entropy; loss="margin": -(Z_y - max_{j != y} Z_j), the CW margin with its
-    sign flipped so that both are maximised. bpda=True backpropagates through the caps as if
-    they were plain ReLUs (the forward pass keeps them)."""
-    check_choice(loss, "loss", ("ce", "margin"))
-    logits, cache = model.forward(x)
-    if loss == "ce":
-        value, dlogits = softmax_cross_entropy(logits, y)
-    else:
-        value, dlogits = cw_margin(logits, y, kappa=np.inf)
-        value, dlogits = -value, -dlogits
-    return value, model.backward(cache, dlogits, param_grads=False, bpda=bpda)
 
 
 def pgd_adaptive(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, step: float,

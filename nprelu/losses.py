@@ -1,4 +1,5 @@
-"""Losses on logits Z (N, K): softmax cross-entropy (training, FGSM, PGD) and the CW margin."""
+"""Losses on logits Z (N, K): softmax cross-entropy (training, FGSM, PGD), the CW margin, the DLR
+losses, and the cross-entropy an attack library computes on a softmax output by mistake."""
 
 from __future__ import annotations
 
@@ -18,9 +19,28 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray
     return loss, dlogits
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    m = logits.max(axis=1, keepdims=True)
-    return logits - m - np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
+def softmax_output_cross_entropy(logits: np.ndarray, y: np.ndarray
+                                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The loss an attack library computes when it expects logits but the model ends in softmax
+    (cleverhans' FGSM/PGD on a Keras model with a softmax output layer): cross-entropy with the
+    probabilities p = softmax(Z) taken as if they were logits,
+
+        loss_n = logsumexp(p_n) - p_n[y_n],   dloss_n/dZ_n = p_n * (g_n - <p_n, g_n>),
+        g_n = softmax(p_n) - onehot(y_n)      (the chain rule through softmax).
+
+    Per-sample loss (N,) and gradient (N, K), in the logits' dtype. Since p lies in [0, 1] the
+    loss saturates; where the net is confident the gradient is nearly proportional to the
+    logits' cross-entropy gradient (so a sign attack takes the same step), but where several
+    classes compete the two weight the classes differently and can point a pixel the other way
+    (tests/test_attacks.py has such a case)."""
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    p = p.astype(logits.dtype)
+    loss, g = softmax_cross_entropy(p, y)
+    dz = p * (g - (p * g).sum(axis=1, keepdims=True))
+    return loss, dz.astype(logits.dtype)
 
 
 def logit_margin(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -177,10 +177,11 @@ class Context:
              **kw) -> Spec:
         """The recipe of a model at these settings: (hidden, caps) trained clean for
         settings.epochs epochs, then adversarially (adv = "fgsm" or "pgd", Sec. 8) for
-        settings.adv_epochs."""
+        settings.adv_epochs. Keyword arguments set any other Spec field (epochs included)."""
         s = self.settings
         caps = tuple(sorted((int(h), float(b)) for h, b in (caps or {}).items()))
-        spec = Spec(tuple(hidden), caps, seed=seed, epochs=s.epochs, n_train=s.n_train, adv=adv,
+        kw = {"epochs": s.epochs, **kw}
+        spec = Spec(tuple(hidden), caps, seed=seed, n_train=s.n_train, adv=adv,
                     adv_epochs=s.adv_epochs if adv else 0, blas_threads=s.blas_threads, **kw)
         if self.executor.eager and self.allow_training:
             # On a cluster, start training as soon as a chapter writes a recipe down, so that

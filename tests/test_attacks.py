@@ -204,3 +204,63 @@ def test_cw_succeeds_on_mnist_with_small_l2(mnist, trained_general):
     assert np.all(trained_general.predict(res.x_adv[ok]) != yt[:100][ok])
     np.testing.assert_allclose(np.linalg.norm(res.x_adv[ok] - xt[:100][ok], axis=1),
                                res.l2[ok], rtol=1e-4)
+
+
+def test_the_softmax_output_pitfall_turns_fgsm_the_other_way():
+    """Known answer. A net with 3 classes where only pixel 0 matters: at x_0 = 0.5 its softmax
+    output is p = (0.5, 0.3, 0.2) for true class 0, and raising x_0 raises z_1 by 1 and lowers
+    z_2 by 1.55. The cross-entropy of the logits then has d/dx_0 = 0.3 - 0.2 * 1.55 < 0, while
+    the cross-entropy of the softmax output (probabilities taken as logits, what cleverhans
+    computes on a Keras softmax model) weights the classes by p * (g - <p, g>) and gets the
+    opposite sign: FGSM moves pixel 0 down in one case and up in the other."""
+    a, b = 1.0, 1.55
+    p = np.array([0.5, 0.3, 0.2])
+    model = nr.MLP((1,), n_out=3, seed=0)
+    hidden, out = model.dense
+    hidden.W[...] = 0.0
+    hidden.W[0, 0], hidden.b[0] = 1.0, 10.0  # h = x_0 + 10 > 0: the ReLU is the identity here
+    out.W[...] = [[0.0, a, -b]]
+    out.b[...] = np.log(p) - np.array([0.0, a, -b]) * 10.5
+    x = np.full((1, 784), 0.5, np.float32)
+    y = np.array([0])
+    z = model.forward(x)[0][0].astype(np.float64)
+    np.testing.assert_allclose(np.exp(z) / np.exp(z).sum(), p, rtol=1e-5)
+    # the two signs, by hand
+    onehot = np.array([1.0, 0, 0])
+    d_ce = p - onehot
+    g = np.exp(p) / np.exp(p).sum() - onehot
+    d_out = p * (g - p @ g)
+    sign_ce, sign_out = np.sign(d_ce[1] * a - d_ce[2] * b), np.sign(d_out[1] * a - d_out[2] * b)
+    assert (sign_ce, sign_out) == (-1, 1)
+    step_ce = nr.fgsm(model, x, y, 0.1) - x
+    step_out = nr.fgsm(model, x, y, 0.1, loss="softmax_output") - x
+    assert np.sign(step_ce[0, 0]) == sign_ce and np.sign(step_out[0, 0]) == sign_out
+    assert not step_ce[0, 1:].any() and not step_out[0, 1:].any()  # no other pixel matters
+
+
+def test_pgd_without_the_box_leaves_0_1_and_with_it_never_does():
+    rng = np.random.default_rng(0)
+    model = nr.MLP((16,), seed=0)
+    x = rng.uniform(size=(20, 784)).astype(np.float32)
+    x[:, :100] = 0.0  # background pixels at the edge of the box
+    y = rng.integers(0, 10, 20)
+    boxed = nr.pgd(model, x, y, 0.1, 0.02, 5)
+    free = nr.pgd(model, x, y, 0.1, 0.02, 5, box=False)
+    assert boxed.min() >= 0 and boxed.max() <= 1
+    assert free.min() < 0  # pushed below the black background
+    assert np.abs(free - x).max() <= np.float32(0.1) + 1e-7
+    assert np.abs(nr.fgsm(model, x, y, 0.1, box=False) - x).max() == pytest.approx(0.1)
+
+
+def test_a_start_radius_larger_than_eps_puts_most_pixels_on_the_ball():
+    """cleverhans' madry_et_al: uniform in [-0.3, 0.3], clipped to eps = 0.1, leaves 2/3 of the
+    pixels exactly at +-eps (seen with 0 iterations and no box)."""
+    model = nr.MLP((16,), seed=0)
+    x = np.full((50, 784), 0.5, np.float32)
+    y = np.zeros(50, np.int64)
+    start = nr.pgd(model, x, y, 0.1, 0.01, 0, random_start=True, seed=0, start_radius=0.3,
+                   box=False)
+    on_ball = np.isclose(np.abs(start - x), 0.1, atol=1e-6).mean()
+    assert on_ball == pytest.approx(2 / 3, abs=0.01)
+    with pytest.raises(ValueError, match="random_start"):
+        nr.pgd(model, x, y, 0.1, 0.01, 1, start_radius=0.3)
