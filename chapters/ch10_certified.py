@@ -231,8 +231,7 @@ lines += ["", f"Accuracy in % at eps = {EPS}. ibp, crown, certified (either): pr
           f"true robust accuracy on the first {n_milp} inputs lies between these, after the "
           f"MILP decided what it could (≤ {s.milp_seconds:g} s and ≤ {s.milp_binaries} "
           "binaries per input); milp_unknown: the share of those inputs it could not decide."]
-ctx.text("ch10_sandwich.md", "\n".join(lines) + "\n")
-print("\n".join(lines))
+ctx.text("ch10_sandwich.md", "\n".join(lines) + "\n", show=True)
 
 
 # %%

@@ -233,8 +233,7 @@ extra = {} if len(ctx.seeds) == 1 else {  # then the first seed's CW on all its 
         f"{table1_numbers(beta, adv, first, n_cw[first])['cw']:.2f}"
         for adv in paper.TABLE1_TRAINING for beta in paper.TABLE1_BETAS]}
 table = side_by_side(results, n_cw_shared, extra)
-ctx.text("table1.md", table + "\n")
-print(table)
+ctx.text("table1.md", table + "\n", show=True)
 
 # %% [markdown]
 # The same numbers as bars, with the paper's as black ticks:

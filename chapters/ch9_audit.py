@@ -163,8 +163,7 @@ lines += ["", f"Robust accuracy in % at eps = {EPS} on the first {len(x)} test i
           f"{ctx.seeds[0]}): Z = more than 1 % of the inputs have an exactly zero gradient; G = "
           "a gradient-free attack beats every gradient attack; E = PGD leaves more than 15 % "
           "correct at eps = 1."]
-ctx.text("audit.md", "\n".join(lines) + "\n")
-print("\n".join(lines))
+ctx.text("audit.md", "\n".join(lines) + "\n", show=True)
 
 # %% [markdown]
 # ## Claimed against worst case, and accuracy as eps grows

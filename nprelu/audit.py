@@ -172,8 +172,8 @@ attack_ensemble.version = 2  # 2: with the zero-gradient share
 GRADIENT_FREE = ("square", "transfer")  # attacks that never use the model's own gradient
 
 
-def masking_flags(numbers: dict, zero_share_limit: float = 1.0, eps1_limit: float = 15.0
-                  ) -> dict:
+def masking_flags(numbers: dict, zero_share_limit: float = 1.0, eps1_limit: float = 15.0,
+                  attacks: str = "FGSM and PGD") -> dict:
     """AutoAttack-style reliability checks (Croce & Hein, 2020) on an evaluation's numbers (%):
 
     - zero_gradient: more than `zero_share_limit` % of the inputs have an exactly zero input
@@ -182,7 +182,8 @@ def masking_flags(numbers: dict, zero_share_limit: float = 1.0, eps1_limit: floa
       than every attack that follows the model's gradient;
     - not_broken_at_eps_1: at eps = 1 any image is reachable, yet PGD leaves more than
       `eps1_limit` % correct (needs numbers["eps_curve_pgd"], its last entry at eps 1).
-    Returns the three flags and `warnings`, one sentence per raised flag."""
+    Returns the three flags and `warnings`, one sentence per raised flag; `attacks` names the
+    gradient attacks the zero-gradient sentence speaks of."""
     white = [v for k, v in numbers.items() if k in WHITE_BOX and v is not None]
     free = [v for k, v in numbers.items() if k in GRADIENT_FREE and v is not None]
     zero = numbers.get("zero_gradient_share")
@@ -194,9 +195,9 @@ def masking_flags(numbers: dict, zero_share_limit: float = 1.0, eps1_limit: floa
     }
     warnings = []
     if flags["zero_gradient"]:
-        warnings.append(f"{zero:.1f} % of the inputs have an exactly zero input gradient: FGSM "
-                        "and PGD cannot move them, so their accuracy overstates robustness "
-                        "(gradient masking)")
+        warnings.append(f"{zero:.1f} % of the inputs have an exactly zero input gradient: "
+                        f"{attacks} cannot move them, so the accuracy under attack overstates "
+                        "robustness (gradient masking)")
     if flags["gradient_free_wins"]:
         warnings.append(f"an attack that does not use the gradient (accuracy {min(free):.1f} %)"
                         f" beats every gradient attack (best {min(white):.1f} %): the gradient "
@@ -207,7 +208,7 @@ def masking_flags(numbers: dict, zero_share_limit: float = 1.0, eps1_limit: floa
     return {**flags, "warnings": warnings}
 
 
-WHITE_BOX = ("fgsm", "pgd", "apgd_ce", "apgd_dlr", "apgd_t", "bpda", "pgd_margin_restarts")
+WHITE_BOX = ("fgsm", "pgd", "apgd_ce", "apgd_dlr", "apgd_t", "bpda")
 
 
 def worst_case(model: MLP, x: np.ndarray, y: np.ndarray, adversarials: dict[str, np.ndarray]

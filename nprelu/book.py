@@ -88,18 +88,33 @@ def execute_chapter(key: str, quick: bool, results: Path, cache: Path, train: bo
             run_notebook(nb, cwd)
         return nb, None
     except CellExecutionError as err:
-        needs = re.search(r"NeedsTraining: (.*)", str(err))
+        needs = needs_training(str(err))
         if quick or needs is None:
-            raise BookError(f"chapter {key} failed: {str(err)[-3000:]}") from None
-    banner = (f"This page was built at quick settings, not the paper's: {needs.group(1)}. "
+            raise BookError(f"chapter {key} failed: {plain(str(err))[-3000:]}") from None
+    banner = (f"This page was built at quick settings, not the paper's: {needs}. "
               "Run `nprelu reproduce` to fill the model cache, or `nprelu book --train`.")
-    say(f"[book] {key}: {needs.group(1)}; building it at quick settings")
+    say(f"[book] {key}: {needs}; building it at quick settings")
     nb = jupytext.read(chapter_path(key))
     _set_quick(nb, True)
     with _environ(NPRELU_RESULTS=str(quick_dirs[0]), NPRELU_CACHE=str(quick_dirs[1]),
                   NPRELU_NO_TRAINING="0"):
         run_notebook(nb, cwd)
     return nb, banner
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def plain(text: str) -> str:
+    """Text without the terminal colour codes Jupyter puts into tracebacks."""
+    return ANSI.sub("", text)
+
+
+def needs_training(error: str) -> str | None:
+    """The message of the NeedsTraining error in a cell's traceback (coloured or not), or
+    None when the cell failed for another reason."""
+    found = re.search(r"NeedsTraining: (.*)", plain(error))
+    return found.group(1).strip() if found else None
 
 
 def _title(nb) -> str:
@@ -109,6 +124,22 @@ def _title(nb) -> str:
             if m:
                 return m.group(1).strip()
     return "nprelu"
+
+
+QUICK_PROSE = ("> **This page ran at quick settings** (small nets, few epochs, few inputs): "
+               "the outputs above are quick-settings numbers. The numbers quoted below are "
+               "those of the full run at the paper's settings (`results/`), not of this build.")
+
+
+def note_quick_prose(nb) -> None:
+    """Before each "What we measured" cell of a page built at quick settings, say that the
+    prose quotes the full run while the outputs are quick ones."""
+    import nbformat
+
+    at = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
+          and re.match(r"\s*##\s+What we measured", c.source)]
+    for i in reversed(at):
+        nb.cells.insert(i, nbformat.v4.new_markdown_cell(QUICK_PROSE))
 
 
 def _markdown_notebook(title: str, blocks: list[str]):
@@ -227,6 +258,9 @@ def build(quick: bool = False, out: str | os.PathLike = "site", results=None, ca
                            '".[book]"') from None
     t0 = time.perf_counter()
     out = Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file; give a folder for the site (it is "
+                                 "created if missing)")
     work = out / "_work"
     quick_dirs = (Path(os.environ.get("NPRELU_QUICK_RESULTS", ROOT / "results" / "quick")),
                   Path(os.environ.get("NPRELU_QUICK_CACHE", ROOT / ".cache" / "models-quick")))
@@ -248,6 +282,8 @@ def build(quick: bool = False, out: str | os.PathLike = "site", results=None, ca
             f"{time.perf_counter() - t0:.0f} s so far)")
         nb, banner = execute_chapter(key, quick, res_dir, cache_dir, train, quick_dirs,
                                      cwd=work)
+        if quick or banner:
+            note_quick_prose(nb)
         import nbformat
 
         nbformat.write(nb, out / "notebooks" / f"{name}.ipynb")
@@ -260,6 +296,7 @@ def build(quick: bool = False, out: str | os.PathLike = "site", results=None, ca
         prev = all_pages[i - 1][:2] if i > 0 else None
         nxt = all_pages[i + 1][:2] if i + 1 < len(all_pages) else None
         atomic_write_bytes(out / href, render(nb, prev, nxt, banner).encode())
+    shutil.rmtree(work, ignore_errors=True)  # scratch records and the kernels' working folder
     say(f"[book] wrote {len(all_pages)} pages to {out} in {time.perf_counter() - t0:.0f} s")
     index_path = out / "index.html"
     if open_browser:

@@ -39,6 +39,17 @@ def positive_float(text: str) -> float:
     return _float(text, positive=True)
 
 
+def image_eps(text: str) -> float:
+    """An L-inf radius on images in [0, 1]: > 0 (eps 0 leaves every input as it is) and <= 1
+    (eps 1 already reaches every image)."""
+    value = _float(text, positive=True)
+    if value > 1:
+        raise argparse.ArgumentTypeError(
+            f"expects a radius in (0, 1] on images in [0, 1], got {text!r} (eps 1 already "
+            "reaches every image)")
+    return value
+
+
 def nonneg_float(text: str) -> float:
     return _float(text, positive=False)
 
@@ -76,10 +87,17 @@ def cmd_train(args) -> None:
           f"{plural(args.threads, 'BLAS thread')}")
     t0 = time.perf_counter()
     with threadpool_limits(args.threads):
-        nr.train(model, x, y, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                 seed=args.seed, desc=repr(model))
-    print(f"trained in {time.perf_counter() - t0:.1f} s; "
-          f"test accuracy {100 * nr.accuracy(model, x_test, y_test):.2f} %")
+        history = nr.train(model, x, y, epochs=args.epochs, batch_size=args.batch_size,
+                           lr=args.lr, seed=args.seed, desc=repr(model))
+    acc = 100 * nr.accuracy(model, x_test, y_test)
+    print(f"trained in {time.perf_counter() - t0:.1f} s; test accuracy {acc:.2f} %")
+    exploded = 10 * math.log(model.n_out)  # a uniform guess costs log(10) = 2.3 per image
+    if history["loss"][-1] > exploded:
+        raise nr.TrainingDiverged(
+            f"training diverged: the last epoch's mean loss is {history['loss'][-1]:.3g}, far "
+            f"above the {math.log(model.n_out):.2f} of a uniform guess, and the net ends at "
+            f"{acc:.2f} % test accuracy (chance: {100 / model.n_out:.0f} %). Nothing was "
+            f"saved; try a smaller learning rate (lr is {args.lr:g})")
     print(f"saved {model.save(args.out)}")
 
 
@@ -103,9 +121,9 @@ def cmd_eval(args) -> None:
 
 # option -> (the methods it applies to, type, default, metavar, help)
 ATTACK_OPTIONS = {
-    "eps": (("fgsm", "pgd"), "nonneg_float", 0.1, "EPS", "L-inf bound, fgsm and pgd"),
-    "step": (("pgd",), "nonneg_float", 0.01, "STEP", "PGD step size"),
-    "iters": (("pgd",), "nonneg_int", 10, "N", "PGD iterations"),
+    "eps": (("fgsm", "pgd"), "image_eps", 0.1, "EPS", "L-inf bound in (0, 1], fgsm and pgd"),
+    "step": (("pgd",), "positive_float", 0.01, "STEP", "PGD step size"),
+    "iters": (("pgd",), "positive_int", 10, "N", "PGD iterations"),
     "cw_steps": (("cw",), "positive_int", 10000, "N", "CW Adam steps per binary step"),
     "cw_binary_steps": (("cw",), "positive_int", 9, "N", "CW binary-search steps on c"),
     "cw_lr": (("cw",), "positive_float", 0.01, "LR", "CW Adam learning rate"),
@@ -169,19 +187,24 @@ def cmd_attack(args) -> None:
     if correct.any():
         print(f"success rate    {100 * nr.success_rate(model, x, adv, y):6.2f} %  (of the "
               "inputs classified correctly, the share the attack flips)")
-    _warn_if_masked(model, x, y)
+    _warn_if_masked(model, x, y, args.method)
 
 
-def _warn_if_masked(model, x, y) -> None:
-    """Two cheap checks for gradient masking, said in plain words when they fire: the share of
-    inputs with an exactly zero input gradient, and PGD at eps = 1 on up to 200 inputs."""
+def _warn_if_masked(model, x, y, method: str) -> None:
+    """Cheap checks for gradient masking, said in plain words when they fire: the share of
+    inputs with an exactly zero input gradient and, after FGSM or PGD, PGD at eps = 1 on up to
+    200 inputs (CW has no eps: that check would speak of another attack)."""
     from .attacks import pgd
     from .audit import masking_flags, zero_gradient_share
 
-    k = min(len(x), 200)
-    at_one = 100 * float((model.predict(pgd(model, x[:k], y[:k], 1.0, 0.25, 20)) == y[:k]).mean())
-    flags = masking_flags({"zero_gradient_share": 100 * zero_gradient_share(model, x, y),
-                           "eps_curve_pgd": [at_one]})
+    numbers = {"zero_gradient_share": 100 * zero_gradient_share(model, x, y)}
+    if method != "cw":
+        k = min(len(x), 200)
+        numbers["eps_curve_pgd"] = [
+            100 * float((model.predict(pgd(model, x[:k], y[:k], 1.0, 0.25, 20)) == y[:k]).mean())]
+    attacks = ("CW, which starts at the input and follows the gradient," if method == "cw"
+               else method.upper())
+    flags = masking_flags(numbers, attacks=attacks)
     for text in flags["warnings"]:
         print(f"WARNING: {text}.")
     if flags["warnings"]:
@@ -270,8 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a model file written by `nprelu train` or MLP.save")
     p.add_argument("--method", choices=("fgsm", "pgd", "cw"), default="pgd",
                    help="the attack (default: pgd)")
-    types = {"nonneg_float": nonneg_float, "positive_float": positive_float,
-             "nonneg_int": nonneg_int, "positive_int": positive_int}
+    types = {"image_eps": image_eps, "positive_float": positive_float,
+             "positive_int": positive_int}
     for key, (_, kind, default, metavar, text) in ATTACK_OPTIONS.items():
         p.add_argument("--" + key.replace("_", "-"), type=types[kind], default=None,
                        metavar=metavar, help=f"{text} (default: {default:g})")

@@ -145,10 +145,39 @@ def _executing(dask_worker) -> list[str]:
 
 
 def _worker_env() -> dict[str, str]:
+    """Environment of a local worker process: one thread everywhere, the client's BLAS kernel
+    (OPENBLAS_CORETYPE, when the client pinned one), the allocator settings of tune_malloc."""
     one, big = "1", str(1 << 30)
-    return {"OPENBLAS_NUM_THREADS": one, "OMP_NUM_THREADS": one, "MKL_NUM_THREADS": one,
-            "NUMBA_NUM_THREADS": one, "MALLOC_MMAP_THRESHOLD_": big,
-            "MALLOC_TRIM_THRESHOLD_": big}
+    env = {"OPENBLAS_NUM_THREADS": one, "OMP_NUM_THREADS": one, "MKL_NUM_THREADS": one,
+           "NUMBA_NUM_THREADS": one, "MALLOC_MMAP_THRESHOLD_": big,
+           "MALLOC_TRIM_THRESHOLD_": big}
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        env["OPENBLAS_CORETYPE"] = os.environ["OPENBLAS_CORETYPE"]
+    return env
+
+
+def check_same_kernel(client) -> None:
+    """Refuse a cluster whose workers compute with another BLAS kernel than this client: the
+    client names models and records by its own kernel (nprelu.blas), so a worker on another
+    kernel would store results under a name they do not deserve."""
+    from . import blas
+
+    mine = blas.fingerprint()
+    theirs = client.run(_worker_kernel)
+    wrong = {w: k for w, k in theirs.items() if k[0] != mine}
+    if wrong:
+        listing = "; ".join(f"{w}: {k[1]} (fingerprint {k[0]})" for w, k in wrong.items())
+        raise RuntimeError(
+            f"the Dask workers do not all use this client's BLAS kernel, {blas.kernel()} "
+            f"(fingerprint {mine}): {listing}. Their results would differ in the last bits and "
+            "be stored as this kernel's. Start every worker with the client's OPENBLAS_CORETYPE "
+            f"(e.g. `{blas.PIN} dask worker ...` and `{blas.PIN} nprelu reproduce ...`)")
+
+
+def _worker_kernel() -> tuple[str, str]:
+    from . import blas
+
+    return blas.fingerprint(), blas.kernel()
 
 
 def _check_reachable(address: str) -> None:
@@ -192,6 +221,7 @@ def connect(workers: int | None = None, scheduler: str | None = None,
             board = (f"dashboard {client.dashboard_link}" if "dashboard" in info.get("services", {})
                      else "no dashboard")
             say(f"connected to the Dask scheduler at {scheduler} ({plural(n, 'worker')}); {board}")
+            check_same_kernel(client)
             yield client
         return
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -200,4 +230,5 @@ def connect(workers: int | None = None, scheduler: str | None = None,
     with cluster, Client(cluster) as client:
         say(f"started a Dask LocalCluster: {workers} worker processes, 1 thread and 1 BLAS "
             f"thread each; dashboard {client.dashboard_link}")
+        check_same_kernel(client)
         yield client

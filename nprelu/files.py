@@ -79,10 +79,13 @@ def check_writable(path: str | os.PathLike) -> Path:
                                 f"{path / 'model.npz'}")
     parent = path.parent
     probe = parent
-    while not probe.exists():  # the folder will be created: can its first existing ancestor be?
+    while not probe.exists():
         probe = probe.parent
     if not probe.is_dir():
         raise NotADirectoryError(f"cannot write {path}: {probe} is a file, not a folder")
+    if probe != parent:  # never create folders the user did not ask for (a typo, say)
+        raise FileNotFoundError(f"cannot write {path}: the folder {parent} does not exist; "
+                                f"create it first (mkdir -p {parent})")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise PermissionError(f"cannot write {path}: no permission to write in {probe}")
     return path

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import blas
 from .activations import Activation, CappedReLU, ScaledSigmoid, ScaledTanh
 from .checks import (
     check_caps,
@@ -235,7 +236,8 @@ class MLP:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
         """Write weights and JSON metadata to an .npz file, atomically (temp file + rename)."""
-        meta = dict(self.config(), dtype=str(self.dtype), nprelu_version=VERSION)
+        meta = dict(self.config(), dtype=str(self.dtype), nprelu_version=VERSION,
+                    blas=blas.describe())  # the kernel that computed the weights, for reading
         arrays = {}
         for i, layer in enumerate(self.dense):
             arrays[f"W{i}"], arrays[f"b{i}"] = layer.W, layer.b

@@ -47,6 +47,19 @@ def styled(fn):
     return wrapper
 
 
+QUICK_NOTE = "quick settings, not the paper's"
+
+
+def mark_quick(fig: Figure) -> None:
+    """Say in the figure's title that it was made at quick settings."""
+    import matplotlib
+
+    title = fig.get_suptitle()
+    if QUICK_NOTE not in title:
+        with _DRAWING, matplotlib.rc_context(STYLE):
+            fig.suptitle(f"{title} ({QUICK_NOTE})" if title else f"({QUICK_NOTE})")
+
+
 def png_bytes(fig: Figure) -> bytes:
     buf = io.BytesIO()
     with _DRAWING:
@@ -104,11 +117,22 @@ def sweep_figure(rows_by_net: SweepRows, init_betas: Sequence[float], panels: di
                 ax.set_ylabel(label)
             if row == 0:
                 ax.set_title(f"trained with β = {b0:g}")
+            if x[0] <= b0 <= x[-1]:  # where the net is evaluated at the β it was trained with
+                ax.axvline(b0, color="0.5", ls="--", lw=0.8,
+                           label="β it was trained with" if (row, col) == (0, 0) else None)
+            ax.set_xticks(_beta_ticks(x), [f"{t:g}" for t in _beta_ticks(x)])
             if row == len(panels) - 1:
                 ax.set_xlabel("β at evaluation")
     axes[0, 0].legend(loc="best")
     fig.suptitle(f"{title} ({seeds_note(n_seeds)})")
     return fig
+
+
+def _beta_ticks(betas: Sequence[float]) -> list[float]:
+    """The first β evaluated and the multiples of 0.05 after it: every tick gets a label."""
+    lo, hi = min(betas), max(betas)
+    fives = [round(0.05 * k, 2) for k in range(1, int(hi / 0.05 + 1e-9) + 1)]
+    return [lo] + [t for t in fives if lo + 0.02 < t <= hi + 1e-9]
 
 
 def sweep_table(rows_by_net: SweepRows, keys: Sequence[str]) -> str:

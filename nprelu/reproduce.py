@@ -21,6 +21,7 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
+from . import blas
 from .files import atomic_write_bytes
 from .progress import plural, say
 from .run import ROOT, Context, make_context, running, tune_malloc
@@ -177,6 +178,7 @@ def _announce(ctx: Context, keys: list[str], how: str) -> None:
     say(f"running {plural(len(keys), 'chapter')} {how}, at "
         f"{'quick' if ctx.settings.quick else 'paper'} settings, seeds {list(ctx.seeds)}; "
         f"results in {ctx.results}, models in {ctx.store.cache}")
+    say(blas.announcement())
 
 
 class _ThreadedStdout(io.TextIOBase):

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import blas
 from .checks import check_count
 from .data import load_mnist_split
 from .files import atomic_write_bytes
@@ -274,6 +275,8 @@ class Context:
         for name, (fn, *args) in tasks.items():
             config = {"fn": describe(fn), "args": describe(args),
                       "blas_threads": self.settings.blas_threads}
+            if blas.tag() is not None:  # not the kernel of the committed results: say which
+                config["blas"] = blas.tag()
             if name in ex.records:  # another chapter of this run asked for it first
                 known, future = ex.records[name]
                 if known != config:
@@ -314,10 +317,13 @@ class Context:
         return out, futures
 
     # ---------------------------------------------------------------- outputs
-    def figure(self, fig, name: str) -> Path:
-        """Save `fig` as results/NAME.png; in a notebook, also show it."""
-        from .plotting import png_bytes
+    def figure(self, fig, name: str) -> None:
+        """Save `fig` as results/NAME.png; in a notebook, also show it. At quick settings the
+        title says so, so that a quick figure is never mistaken for the paper's."""
+        from .plotting import mark_quick, png_bytes
 
+        if self.settings.quick:
+            mark_quick(fig)
         data = png_bytes(fig)
         path = atomic_write_bytes(self.results / f"{name}.png", data)
         if self.interactive:  # show the very PNG that was saved, its title as alt text
@@ -327,14 +333,20 @@ class Context:
             display(Image(data=data, format="png", metadata={"alt": alt}))
         else:
             say(f"[{self.name}] wrote {path}")
-        return path
 
-    def text(self, name: str, text: str) -> Path:
-        """Save a table or note as results/NAME (markdown)."""
+    def text(self, name: str, text: str, show: bool = False) -> None:
+        """Save a table or note as results/NAME (Markdown). With `show`, also show it: rendered
+        (tables as tables) in a notebook, as text on the console."""
         path = atomic_write_bytes(self.results / name, text.encode())
-        if not self.interactive:
+        if self.interactive:
+            if show:
+                from IPython.display import Markdown, display
+
+                display(Markdown(text))
+        else:
             say(f"[{self.name}] wrote {path}")
-        return path
+            if show:
+                print(text)
 
 
 def training_estimate(spec: Spec) -> str:
@@ -414,7 +426,7 @@ def whole_number(minimum: int):
             raise argparse.ArgumentTypeError(
                 f"expects a whole number >= {minimum}, got {text!r}") from None
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"expects a whole number >= {minimum}, got {value}")
+            raise argparse.ArgumentTypeError(f"expects a whole number >= {minimum}, got {text!r}")
         return value
 
     parse.__name__ = f"whole number >= {minimum}"

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import blas
 from .files import ModelFileError, atomic_write_bytes
 from .model import MLP
 from .progress import say
@@ -37,10 +38,15 @@ _LOG_LOCK = threading.Lock()
 
 
 def model_key(spec: Spec) -> str:
-    """12 hex digits naming the cache file of `spec` (any field changes it). Fields added to
-    Spec later count only when they differ from their defaults, so older keys stay valid."""
+    """12 hex digits naming the cache file of `spec` (any field changes it), on this machine's
+    BLAS kernel (nprelu.blas: its fingerprint enters the key unless it is the kernel of the
+    committed results). Fields added to Spec later count only when they differ from their
+    defaults, so older keys stay valid."""
     defaults = type(spec)(hidden=spec.hidden).as_dict()
     fields = {k: v for k, v in spec.as_dict().items() if k not in spec.ADDED or v != defaults[k]}
+    kernel = blas.tag()
+    if kernel is not None:
+        fields["blas"] = kernel
     blob = json.dumps([fields, CODE_VERSION], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -172,7 +178,7 @@ class Store:
                    settings=None) -> dict:
         rec = {"name": name, "config": jsonable(config), "numbers": jsonable(numbers),
                "wall_seconds": round(seconds, 2), "date": time.strftime("%Y-%m-%d"),
-               "versions": versions()}
+               "versions": versions(), "blas": blas.describe()}
         if settings is not None:
             rec["settings"] = jsonable(asdict(settings))
         atomic_write_bytes(self.record_path(name), json.dumps(rec, indent=1).encode())

@@ -88,6 +88,10 @@ def test_diverging_training_stops_and_names_epoch_and_step():
     (["train", "--lr", "-1"], "--lr", "'-1'"),
     (["attack", "m.npz", "--eps", "-0.1"], "--eps", "'-0.1'"),
     (["attack", "m.npz", "--step", "nan"], "--step", "'nan'"),
+    (["attack", "m.npz", "--step", "0"], "--step", "'0'"),  # PGD would not move
+    (["attack", "m.npz", "--eps", "0"], "--eps", "'0'"),
+    (["attack", "m.npz", "--eps", "2"], "--eps", "'2'"),  # beyond the whole image range
+    (["attack", "m.npz", "--iters", "0"], "--iters", "'0'"),
     (["attack", "m.npz", "--method", "cw", "--cw-lr", "0"], "--cw-lr", "'0'"),
     (["attack", "m.npz", "--method", "cw", "--cw-c", "inf"], "--cw-c", "'inf'"),
 ])
@@ -109,3 +113,14 @@ def test_train_command_stops_on_divergence_and_saves_nothing(cli, tmp_path):
     assert code == 2
     assert "diverged at epoch 1 of 1, step 2 of 1875" in err and "Nothing was saved" in err
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_train_command_refuses_to_save_a_net_whose_loss_exploded(cli, tmp_path):
+    """lr 1e9 keeps the loss finite but huge (~1e17) and ends at chance: not saved, and said."""
+    out = tmp_path / "m.npz"
+    code, stdout, err = cli("train", "--hidden", "16", "--epochs", "1", "--lr", "1e9", "--out",
+                            out)
+    assert code == 2 and "training diverged: the last epoch's mean loss is" in err
+    assert "uniform guess" in err and "Nothing was saved" in err and "lr is 1e+09" in err
+    assert not out.exists()

@@ -28,8 +28,17 @@ def test_train_out_in_a_read_only_folder_fails_before_training(tmp_path):
         check_writable(ro / "m.npz")
 
 
-def test_out_path_whose_folder_does_not_exist_yet_is_fine(tmp_path):
-    assert check_writable(tmp_path / "new" / "deeper" / "m.npz").name == "m.npz"
+def test_out_path_in_an_existing_folder_is_fine(tmp_path):
+    assert check_writable(tmp_path / "m.npz").name == "m.npz"
+
+
+def test_train_out_in_a_folder_that_does_not_exist_fails_before_training(cli, tmp_path):
+    """A typo in --out must not create folders: refused, with the mkdir that would fix it."""
+    target = tmp_path / "new" / "deeper" / "m.npz"
+    code, out, err = cli("train", "--out", target, "--epochs", "1")
+    assert code == 2 and out == ""
+    assert f"the folder {target.parent} does not exist; create it first" in err
+    assert not (tmp_path / "new").exists()
 
 
 def test_missing_model_file(cli, tmp_path):

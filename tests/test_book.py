@@ -29,6 +29,17 @@ def test_every_chapter_ran_as_a_notebook_and_showed_a_figure(quick_book, key):
 
 
 @pytest.mark.slow
+def test_pages_show_tables_as_tables_and_no_local_paths(quick_book):
+    ch8 = (quick_book / f"{CHAPTERS['ch8'][0]}.html").read_text()
+    assert re.search(r"<table>.*?adv\. training.*?</table>", ch8, re.S), "Table 1 is no table"
+    for page in PAGES:
+        html = (quick_book / page).read_text()
+        assert "PosixPath" not in html and str(quick_book) not in html, page
+    assert not (quick_book / "_work").exists()
+    assert "This page ran at quick settings" in ch8  # the prose says whose numbers it quotes
+
+
+@pytest.mark.slow
 def test_pages_are_self_contained(quick_book):
     for page in PAGES:
         html = (quick_book / page).read_text()
@@ -43,22 +54,30 @@ def test_pages_are_self_contained(quick_book):
         assert f'href="{name}.html"' in index
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.fail("the browser test needs Chromium: apt-get install -y chromium (or deselect "
-                    "it with -m 'not browser')")
-    return path
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def _playwright_missing() -> bool:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+# Checked when the test is collected, before its fixture spends minutes building the book.
 @pytest.mark.slow
 @pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH (apt-get install -y chromium; "
+                    ".ci/run installs it): the book's browser test cannot run here")
+@pytest.mark.skipif(_playwright_missing(), reason="needs playwright (dev extra)")
 def test_the_book_in_a_real_browser(quick_book):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (dev extra)")
+    from playwright import sync_api
+
     SHOTS.mkdir(parents=True, exist_ok=True)
     problems = []
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=[
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -115,3 +134,44 @@ def test_index_shows_the_seeds_table_at_full_settings_when_it_was_made(tmp_path)
     assert "| 97.88 ± 0.05 |" in full and "verdicts" in full
     assert full.index("verdicts") < full.index("## Chapters")
     assert "97.88" not in text(quick=True)  # a quick build shows quick numbers only
+
+
+def test_a_coloured_needs_training_traceback_is_understood():
+    from nprelu.book import needs_training
+
+    coloured = ("\x1b[0;31m---------\x1b[0m\n\x1b[31mNeedsTraining\x1b[39m: chapter ch4 needs "
+                "the model 392-196 uncapped seed 0, which is not in the model cache\n")
+    assert needs_training(coloured) == ("chapter ch4 needs the model 392-196 uncapped seed 0, "
+                                        "which is not in the model cache")
+    assert needs_training("NeedsTraining: plain text too") == "plain text too"
+    assert needs_training("\x1b[31mValueError\x1b[39m: something else") is None
+
+
+def test_book_refuses_a_file_as_its_output_folder(cli, tmp_path):
+    pytest.importorskip("nbconvert", reason="needs the book extra: pip install -e .[book]")
+    f = tmp_path / "site.txt"
+    f.write_text("x")
+    code, _, err = cli("book", "--out", f)
+    assert code == 2 and f"--out {f} is a file; give a folder" in err
+
+
+@pytest.mark.slow
+def test_a_chapter_whose_models_are_not_cached_falls_back_to_quick_settings(
+        quick_run, tmp_path):
+    """`nprelu book` on a fresh clone (committed records, empty model cache): the chapter's
+    page is built at quick settings, from the quick run's cache, with the reason on top."""
+    pytest.importorskip("nbconvert", reason="needs the book extra: pip install -e .[book]")
+    from nprelu.book import QUICK_PROSE, execute_chapter, note_quick_prose
+    from nprelu.run import ROOT
+
+    _, quick_res, quick_cache, _ = quick_run
+    committed = tmp_path / "results"
+    shutil.copytree(ROOT / "results" / "records", committed / "records")
+    empty = tmp_path / "no-models"
+    nb, banner = execute_chapter("ch7", quick=False, results=committed, cache=empty,
+                                 train=False, quick_dirs=(quick_res, quick_cache), cwd=tmp_path)
+    assert banner and "built at quick settings" in banner and "not in the model cache" in banner
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].source.startswith("QUICK = True") and all(c.execution_count for c in code)
+    note_quick_prose(nb)
+    assert any(c.source == QUICK_PROSE for c in nb.cells)

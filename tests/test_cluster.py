@@ -142,3 +142,35 @@ def test_an_unreachable_scheduler_says_how_to_start_one(cli, tmp_path):
     code, _, err = cli("reproduce", "--quick", "--only", "ch7", "--results", tmp_path / "r",
                        "--cache", tmp_path / "c", "--scheduler", f"tcp://127.0.0.1:{_free_port()}")
     assert code == 2 and "cannot reach the Dask scheduler" in err and "dask scheduler" in err
+
+
+@pytest.mark.slow
+def test_a_worker_on_another_blas_kernel_is_refused_over_tcp(tmp_path):
+    from tests.test_blas import needs_openblas, other_coretype
+
+    if needs_openblas.args[0]:
+        pytest.skip(needs_openblas.kwargs["reason"])
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = [sys.executable, "-m", "dask"]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": tmp_path}
+    import os
+
+    scheduler = subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port",
+                                  str(port), "--no-dashboard"], **quiet)
+    worker = subprocess.Popen([*dask, "worker", address, "--nthreads", "1", "--nworkers", "1",
+                               "--no-dashboard", "--host", "127.0.0.1"], **quiet,
+                              env=dict(os.environ, OPENBLAS_CORETYPE=other_coretype()))
+    try:
+        wait_for(lambda: _listening(port))
+        env = {"NPRELU_RESULTS": str(tmp_path / "r"), "NPRELU_CACHE": str(tmp_path / "c")}
+        proc = start_nprelu(["reproduce", "--quick", "--only", "ch7", "--scheduler", address],
+                            env, tmp_path)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 2, err[-2000:]
+        assert "do not all use this client's BLAS kernel" in err and other_coretype() in err
+        assert not (tmp_path / "c").exists() or not list((tmp_path / "c").glob("*.npz"))
+    finally:
+        for p in (worker, scheduler):
+            p.terminate()
+            p.wait(timeout=30)

@@ -67,3 +67,14 @@ def test_cw_accuracies_refuses_mismatched_outcomes():
         cw_accuracies([True, False], [True], [1, 2], 0)
     with pytest.raises(ValueError, match="at least one input"):
         cw_accuracies([], [], [], 0)
+
+
+def test_the_command_line_warns_of_masking_in_cws_own_terms(cli, tmp_path):
+    path = masked_net(c_inputs=3, c_black=7).save(tmp_path / "masked.npz")
+    code, out, _ = cli("attack", path, "--method", "cw", "--cw-steps", "5",
+                       "--cw-binary-steps", "1", "-n", "50")
+    assert code == 0
+    warning = next(line for line in out.splitlines() if line.startswith("WARNING"))
+    assert "100.0 % of the inputs have an exactly zero input gradient: CW, which starts at " \
+           "the input and follows the gradient, cannot move them" in warning
+    assert "PGD" not in out and "FGSM" not in out  # nothing about attacks that did not run
