@@ -239,6 +239,9 @@ ctx.figure(eps_curve_figure(results), "audit_eps_curve")
 # training) and 84.6 % (PGD training) in the worst case, 5.6 and 3.2 points below their
 # PGD-10 number: once the evaluation is honest, ordinary adversarial training is far more
 # robust than any capped net, and the capped ReLU's robustness in Table 1 is gradient masking.
+# The same masking is why CW "fails" on most inputs of the capped nets; the paper's low CW
+# numbers do not contradict that, they count CW's failures the way foolbox does, as black
+# images (chapter 8).
 #
 # Over three seeds (`--seeds 0,1,2`; results/seeds/audit.md) the worst case of the three
 # β = 0.01 nets is 12.1 ± 1.3 % (clean training), 37.3 ± 0.8 % (FGSM) and 12.1 ± 1.4 % (PGD):

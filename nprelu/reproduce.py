@@ -92,9 +92,11 @@ def load_chapter(key: str, by_value: bool = False):
 _TIMINGS_LOCK = threading.Lock()
 
 
-def run_chapter(ctx: Context, key: str, by_value: bool = False, log=None) -> float:
+def run_chapter(ctx: Context, key: str, by_value: bool = False, log=None
+                ) -> tuple[float, int]:
     """Run one chapter with ctx; keep its wall time in results/timings.json if it computed
-    anything (rather than reading every model and record back). Returns the seconds."""
+    anything (rather than reading every model and record back). Returns (seconds, models
+    trained + records computed)."""
     cctx = ctx.for_chapter(key, log)
     t0 = time.perf_counter()
     with running(cctx):
@@ -107,7 +109,7 @@ def run_chapter(ctx: Context, key: str, by_value: bool = False, log=None) -> flo
             timings[key] = {"seconds": round(secs, 1), "date": time.strftime("%Y-%m-%d"),
                             "cores": os.cpu_count(), "executor": ctx.executor.name}
             atomic_write_bytes(path, json.dumps(timings, indent=1).encode())
-    return secs
+    return secs, cctx.work_done
 
 
 def select(only: str | None) -> list[str]:
@@ -136,6 +138,7 @@ def reproduce(quick: bool = False, only: str | None = None, seeds=(0,), force: b
     make = dict(quick=quick, seeds=seeds, force=force, results=results, cache=cache,
                 cw_samples=cw_samples, blas_threads=threads)
     t_all = time.perf_counter()
+    work = 0  # models trained and records computed by this run
     if workers is None and scheduler is None:
         ctx = make_context(**make)
         _announce(ctx, keys, "one after the other, in this process")
@@ -143,7 +146,7 @@ def reproduce(quick: bool = False, only: str | None = None, seeds=(0,), force: b
             for i, key in enumerate(keys):
                 say(f"\n=== [{i + 1}/{len(keys)}] {CHAPTERS[key][0]} "
                     f"({time.perf_counter() - t_all:.0f} s so far) ===")
-                run_chapter(ctx, key)
+                work += run_chapter(ctx, key)[1]
     else:
         from .cluster import DaskExecutor, Progress, connect
 
@@ -153,11 +156,12 @@ def reproduce(quick: bool = False, only: str | None = None, seeds=(0,), force: b
             ctx = make_context(**make, executor=executor)
             _announce(ctx, keys, "all at once, their tasks on the cluster")
             with threadpool_limits(ctx.settings.blas_threads), Progress(executor):
-                _run_concurrently(ctx, keys)
+                work = _run_concurrently(ctx, keys)
             executor.drain()
     total = time.perf_counter() - t_all
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    _note_run(ctx, keys, total, workers, scheduler)
+    if work:  # a run that only read its results back says nothing about how long they take
+        _note_run(ctx, keys, total, workers, scheduler)
     say(f"\nall done in {total:.0f} s; peak memory {rss:.0f} MiB")
     return write_readme(ctx, total, rss)
 
@@ -199,13 +203,15 @@ class _ThreadedStdout(io.TextIOBase):
         return False
 
 
-def _run_concurrently(ctx: Context, keys: list[str]) -> None:
+def _run_concurrently(ctx: Context, keys: list[str]) -> int:
     """Every chapter in a thread of its own (its output in .cache/logs/KEY.log), so that all
-    their tasks reach the cluster at once; a chapter that fails does not stop the others."""
+    their tasks reach the cluster at once; a chapter that fails does not stop the others.
+    Returns the models trained and records computed, over all chapters."""
     logs = ctx.store.cache.parent / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     router = _ThreadedStdout(sys.stdout)
     failed: dict[str, str] = {}
+    done: list[int] = []
 
     def one(key: str) -> None:
         log = logs / f"{key}.log"
@@ -216,7 +222,8 @@ def _run_concurrently(ctx: Context, keys: list[str]) -> None:
                 (router.console if f.closed else f).write(message + "\n")
 
             try:
-                secs = run_chapter(ctx, key, by_value=True, log=to_log)
+                secs, work = run_chapter(ctx, key, by_value=True, log=to_log)
+                done.append(work)
                 say_console(f"[{key}] done in {secs:.0f} s (log: {log})")
             except Exception as err:  # noqa: BLE001 - reported below, the others go on
                 failed[key] = f"{type(err).__name__}: {err}"
@@ -242,6 +249,7 @@ def _run_concurrently(ctx: Context, keys: list[str]) -> None:
     if failed:
         raise RuntimeError(f"chapter(s) {', '.join(failed)} failed: "
                            + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+    return sum(done)
 
 
 def write_readme(ctx: Context, total: float | None = None, rss_mib: float | None = None) -> Path:
