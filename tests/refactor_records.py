@@ -115,6 +115,66 @@ def differences(old: dict, new: dict, tol: float = 0.0) -> list[str]:
     return sorted(diffs)
 
 
+# ----------------------------------------------------------------------------- another kernel
+# On another BLAS kernel the nets are trained with other rounding, so they are other nets of the
+# same recipe: every number may move. Each is compared by what it is (quick settings):
+SHARE_FIELDS = {"clean", "robust", "success", "fgsm", "pgd", "cw", "acc", "adv", "found",
+                "worst_case", "bpda", "square", "transfer", "pgd_margin_restarts",
+                "zero_gradient", "zero_gradient_share", "pgd_fails_fgsm_succeeds",
+                "eps_curve_pgd", "eps_curve_bpda", "apgd_ce", "apgd_dlr", "apgd_t"}
+EXACT_FIELDS = {"epoch", "cw_samples"}  # settings, not measurements
+
+
+def inputs_behind(key: tuple) -> int:
+    """How many inputs a share (%) of `key` is taken over, at the quick settings (the same as
+    tests/data/quick_records_before: n_test 500, CW 20, audit 100, zero-gradient search 20)."""
+    head, field = key[0], next((k for k in reversed(key) if isinstance(k, str)), "")
+    if isinstance(head, str) and head.startswith("audit_"):
+        return 100
+    if head == "zerograd":
+        return 20
+    if field == "cw":
+        return 20
+    return 500
+
+
+def share_tolerance(p_percent: float, n: int) -> float:
+    """How far (in points) a share of n inputs may move between two nets of one recipe: four
+    standard deviations of the difference of two independent shares around p, sqrt(2 p (1 - p)
+    / n), plus three inputs. (A count of k inputs out of n is not a relative number.)"""
+    p = min(max(p_percent / 100, 0.0), 1.0)
+    return 100 * (4 * np.sqrt(2 * p * (1 - p) / n) + 3 / n)
+
+
+def kernel_differences(old: dict, new: dict) -> list[str]:
+    """Numbers that moved more than their quantity allows (see above); distances, spreads and
+    sums may move by 30 % of the larger value (plus 0.05); settings must not move at all. Also
+    the mean difference over all shares (when there are at least 20) must stay within 3 points:
+    a change of code that moved every number a little would pass one by one, not together."""
+    diffs, moved = [], []
+    for k in old.keys() & new.keys():
+        a, b = old[k], new[k]
+        field = next((x for x in reversed(k) if isinstance(x, str)), "")
+        if a is None or b is None or isinstance(a, bool) or not isinstance(a, (int, float)):
+            if a != b:
+                diffs.append(f"{k}: before {a!r}, after {b!r}")
+            continue
+        if field in EXACT_FIELDS:
+            ok = a == b
+        elif field in SHARE_FIELDS:
+            ok = abs(a - b) <= share_tolerance(a, inputs_behind(k))
+            moved.append(b - a)
+        else:
+            ok = abs(a - b) <= 0.3 * max(abs(a), abs(b)) + 0.05
+        if not ok:
+            diffs.append(f"{k}: before {a!r}, after {b!r}")
+    diffs += [f"missing after: {k}" for k in old.keys() - new.keys()]
+    if len(moved) >= 20 and abs(float(np.mean(moved))) > 3:  # an average of many numbers
+        diffs.append(f"the shares moved by {np.mean(moved):+.2f} points on average over "
+                     f"{len(moved)} numbers: more than other rounding explains")
+    return sorted(diffs)
+
+
 if __name__ == "__main__":
     import sys
 
