@@ -37,8 +37,10 @@ def test_every_atomic_write_honours_the_umask(tmp_path, umask):
     assert mode(ctx.store.record_path("r")) == want
     fig, ax = figure()
     ax.plot([0, 1])
-    assert mode(ctx.figure(fig, "f")) == want
-    assert mode(ctx.text("t.md", "x")) == want
+    ctx.figure(fig, "f")
+    assert mode(ctx.results / "f.png") == want
+    ctx.text("t.md", "x")
+    assert mode(ctx.results / "t.md") == want
     leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
 
