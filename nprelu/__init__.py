@@ -12,7 +12,7 @@ from .activations import (
 )
 from .attacks import FGSM, PGD, ZeroGradResult, fgsm, pgd, zero_gradient_search
 from .cw import CWResult, black_image_class, cw_accuracies, cw_l2
-from .data import MNISTError, load_mnist, load_mnist_split
+from .data import MNISTError, load_dataset, load_mnist, load_mnist_split, load_split_of
 from .files import read_any_model as load_model
 from .layers import Activation, Conv2D, Dense, Flatten, MaxPool2D
 from .losses import cw_margin, softmax_cross_entropy
@@ -44,5 +44,5 @@ __all__ = [
     "accuracy", "attack_report", "layer_distances", "mean_std", "robust_accuracy",
     "sensitivity_map", "success_rate",
     # data
-    "MNISTError", "load_mnist", "load_mnist_split", "__version__",
+    "MNISTError", "load_dataset", "load_mnist", "load_mnist_split", "load_split_of", "__version__",
 ]

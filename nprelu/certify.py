@@ -39,7 +39,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels as K
 from .activations import CappedReLU, LearnedCap
 from .checks import check_batch, check_number
 from .network import Network
@@ -725,83 +724,3 @@ def certify(model: Network, x: np.ndarray, y: np.ndarray, eps: float) -> Certifi
     except ValueError:
         m_crown = None
     return Certificate(m_ibp > 0, None if m_crown is None else m_crown > 0, m_ibp, m_crown)
-
-
-# ----------------------------------------------------------------------------- IBP training
-def ibp_worst_logits(model: Network, x: np.ndarray, y: np.ndarray, eps: float):
-    """The worst-case logits of IBP training (Gowal et al., 2018), in the model's dtype:
-    zhat_j = upper bound of z_j - z_y over the box (zhat_y = 0), with the last layer folded into
-    the margins. Returns (zhat (N, K), cache for `ibp_backward`).
-
-    Each layer maps the box's centre mu and radius r: mu -> mu W + b, r -> r |W|, then the
-    activation's values at both ends. For the margins, z_y - z_j of the centre is a difference
-    of ordinary logits, and the radius term r . |W_y - W_j| uses a small table over class pairs
-    A[h, y, j] = |W[h, y] - W[h, j]| (one matrix product for the whole batch)."""
-    dt = model.dtype
-    lo = np.clip(x - dt.type(eps), 0, 1).astype(dt)
-    hi = np.clip(x + dt.type(eps), 0, 1).astype(dt)
-    mu, r = (hi + lo) / 2, (hi - lo) / 2
-    cache = []
-    for layer, act in zip(model.layers[:-1], model.acts):
-        absW = np.abs(layer.W)
-        mu_z, r_z = mu @ layer.W + layer.b, r @ absW
-        l, u = mu_z - r_z, mu_z + r_z
-        a_l, a_u = act.fn(l), act.fn(u)
-        cache.append((mu, r, l, u, absW))
-        mu, r = (a_u + a_l) / 2, (a_u - a_l) / 2
-    W, b = model.layers[-1].W, model.layers[-1].b
-    n, k = len(y), W.shape[1]
-    diff = W[:, :, None] - W[:, None, :]  # (H, K, K): W_y - W_j
-    A = np.abs(diff)
-    z_mu = mu @ W + b
-    spread = (r @ A.reshape(len(W), k * k)).reshape(n, k, k)[np.arange(n), y]  # (N, K)
-    margin = z_mu[np.arange(n), y][:, None] - z_mu - spread
-    return -margin, (cache, mu, r, diff, A, y)
-
-
-def ibp_backward(model: Network, ibp_cache, dzhat: np.ndarray, grads: np.ndarray) -> None:
-    """Gradient of a loss through `ibp_worst_logits`: given dL/dzhat (N, K), write dL/dparams
-    into `grads` (the model's flat layout). Activation derivatives take the flat side at the
-    kinks, as everywhere else."""
-    cache, mu, r, diff, A, y = ibp_cache
-    views = _param_views(model, grads)
-    W = model.layers[-1].W
-    n, k = len(y), W.shape[1]
-    rows = np.arange(n)
-    dm = -dzhat  # dL/dmargin, (N, K)
-    # centre term: margin_j = z_y - z_j of z = mu W + b
-    g_z = -dm
-    g_z[rows, y] += dm.sum(axis=1)
-    dW, db = views[-1]
-    dW[...] = mu.T @ g_z
-    db[...] = g_z.sum(axis=0)
-    g_mu = g_z @ W.T
-    # radius term: margin_j -= r . A[:, y, j], A = |W_y - W_j|
-    spread_grad = np.zeros((n, k * k), dm.dtype)
-    spread_grad[rows[:, None], y[:, None] * k + np.arange(k)] = -dm
-    H = len(W)
-    g_r = spread_grad @ A.reshape(H, k * k).T
-    dA = (r.T @ spread_grad).reshape(H, k, k) * np.sign(diff)
-    dW += dA.sum(axis=2) - dA.sum(axis=1)
-    for i in range(len(cache) - 1, -1, -1):
-        mu_in, r_in, l, u, absW = cache[i]
-        act, Wi = model.acts[i], model.layers[i].W
-        g_u = (g_mu + g_r) / 2 * act.grad(u)
-        g_l = (g_mu - g_r) / 2 * act.grad(l)
-        g_muz, g_rz = g_l + g_u, g_u - g_l
-        dW, db = views[i]
-        np.matmul(mu_in.T, g_muz, out=dW)
-        K.add_signed(dW, Wi, r_in.T @ g_rz)  # d|W|/dW = sign(W)
-        db[...] = g_muz.sum(axis=0)
-        if i:
-            g_mu, g_r = g_muz @ Wi.T, g_rz @ absW.T
-
-
-def _param_views(model: Network, flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(W, b) views of a flat array laid out like model.params."""
-    out, at = [], 0
-    for layer in model.layers:
-        i, o = layer.W.shape
-        out.append((flat[at : at + i * o].reshape(i, o), flat[at + i * o : at + i * o + o]))
-        at += i * o + o
-    return out

@@ -86,7 +86,7 @@ class Network:
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def cnn(cls, convs=((32, 5), (64, 5)), dense: tuple[int, ...] = (256,), caps=None,
+    def cnn(cls, convs=((16, 5), (32, 5)), dense: tuple[int, ...] = (128,), caps=None,
             pool: int = 2, seed: int = 0, dataset: str = "mnist", n_classes: int = 10,
             dtype=np.float32) -> Network:
         """Conv(k x k, 'same' padding, stride 1) + activation + k' x k' max-pool per entry of

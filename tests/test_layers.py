@@ -218,10 +218,24 @@ def test_network_file_round_trip_and_one_line_errors(tmp_path):
         nr.load_model(save("unknown.npz", unknown, arrays))
 
 
-def test_every_attack_works_on_a_cnn():
-    net, x, y = _tiny_cnn(dtype=np.float32)
-    x = x.astype(np.float32)
+def test_every_attack_and_metric_works_on_a_cnn():
+    from nprelu import audit
+    from nprelu.apgd import apgd, apgd_targeted
+
+    net = nr.Network.cnn(convs=((2, 3),), dense=(8,), caps={1: 0.5}, seed=0)
+    twin = nr.Network.cnn(convs=((2, 3),), dense=(8,), seed=1)
+    x = np.random.default_rng(0).uniform(size=(3, 784)).astype(np.float32)
+    y = net.predict(x)
     for adv in (nr.fgsm(net, x, y, 0.1), nr.pgd(net, x, y, 0.1, 0.02, 5),
-                nr.cw_l2(net, x, y, steps=20, binary_steps=2).x_adv):
+                nr.cw_l2(net, x, y, steps=20, binary_steps=2).x_adv,
+                apgd(net, x, y, 0.1, iters=10).x_adv,
+                apgd_targeted(net, x, y, 0.1, iters=5, n_targets=2).x_adv,
+                audit.pgd_adaptive(net, x, y, 0.1, 0.02, 5, restarts=1, bpda=True)):
         assert adv.shape == x.shape and adv.min() >= 0 and adv.max() <= 1
     assert nr.zero_gradient_search(net, x, y, 0.05, 5).l2.shape == (3,)
+    ens = audit.attack_ensemble(net, twin, x, y, 0.1, iters=5, restarts=1, square_queries=20)
+    assert 0 <= ens["worst_case"] <= ens["clean"]
+    maps, sums = nr.sensitivity_map(net, x, y)
+    assert maps.shape == x.shape and sums.shape == (3,)
+    dist = nr.layer_distances(net, x, nr.fgsm(net, x, y, 0.1))
+    assert len(dist) == 2 and all(d["linf"] >= 0 for d in dist)  # two activation sites
