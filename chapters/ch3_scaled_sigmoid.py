@@ -91,7 +91,8 @@ def weight_shrinkage(seed, x, y, x_test, y_test, epochs):
         for epoch in range(epochs + 1):
             if epoch:
                 nr.train(model, x, y, epochs=1, seed=seed + epoch, optimizer=opt, progress=False)
-            zs = [z for (_, z, _) in model.forward(x_test[:1000])[1]]
+            caches = model.forward(x_test[:1000])[1][:-1]  # the hidden layers, not the logits
+            zs = [z for (_, z, _) in caches]  # each hidden layer's pre-activation z
             history.append({"epoch": epoch,
                             "w_std": [float(d.W.std()) for d in model.dense[:2]],
                             "cz_std": [float((c * z).std()) for z in zs],

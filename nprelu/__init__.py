@@ -2,6 +2,7 @@
 
 from .activations import (
     CappedReLU,
+    LearnedCap,
     ScaledSigmoid,
     ScaledTanh,
     capped_relu,
@@ -11,8 +12,9 @@ from .activations import (
 )
 from .attacks import FGSM, PGD, ZeroGradResult, fgsm, pgd, zero_gradient_search
 from .cw import CWResult, black_image_class, cw_accuracies, cw_l2
-from .data import MNISTError, load_mnist, load_mnist_split
-from .layers import Dense
+from .data import MNISTError, load_dataset, load_mnist, load_mnist_split, load_split_of
+from .files import read_any_model as load_model
+from .layers import Activation, Conv2D, Dense, Flatten, MaxPool2D
 from .losses import cw_margin, softmax_cross_entropy
 from .metrics import (
     accuracy,
@@ -24,15 +26,17 @@ from .metrics import (
     success_rate,
 )
 from .model import MLP
+from .network import Network
 from .optim import Adam
 from .train import Spec, TrainingDiverged, adversarial_finetune, fit, train
 from .version import VERSION as __version__  # noqa: N811
 
 __all__ = [
     # model and training
-    "MLP", "Dense", "Adam", "Spec", "TrainingDiverged", "adversarial_finetune", "fit", "train",
-    "CappedReLU", "ScaledSigmoid", "ScaledTanh", "capped_relu", "relu", "scaled_sigmoid",
-    "scaled_tanh", "cw_margin", "softmax_cross_entropy",
+    "MLP", "Network", "Dense", "Conv2D", "MaxPool2D", "Flatten", "Activation", "load_model",
+    "Adam", "Spec", "TrainingDiverged", "adversarial_finetune", "fit", "train",
+    "CappedReLU", "LearnedCap", "ScaledSigmoid", "ScaledTanh", "capped_relu", "relu",
+    "scaled_sigmoid", "scaled_tanh", "cw_margin", "softmax_cross_entropy",
     # attacks
     "FGSM", "PGD", "CWResult", "ZeroGradResult", "black_image_class", "cw_accuracies",
     "cw_l2", "fgsm", "pgd", "zero_gradient_search",
@@ -40,5 +44,5 @@ __all__ = [
     "accuracy", "attack_report", "layer_distances", "mean_std", "robust_accuracy",
     "sensitivity_map", "success_rate",
     # data
-    "MNISTError", "load_mnist", "load_mnist_split", "__version__",
+    "MNISTError", "load_dataset", "load_mnist", "load_mnist_split", "load_split_of", "__version__",
 ]

@@ -25,7 +25,7 @@ import numpy as np
 
 from .checks import check_batch, check_choice, check_count, check_number, check_seed
 from .losses import dlr_loss, dlr_loss_targeted, softmax_cross_entropy
-from .model import MLP
+from .network import Network
 
 LOSSES = ("ce", "dlr", "dlr-targeted")
 
@@ -37,7 +37,7 @@ class APGDResult:
     loss: np.ndarray  # (N,) the highest loss reached (the clean loss where nothing ran)
 
 
-def objective(model: MLP, x: np.ndarray, y: np.ndarray, loss: str, target=None,
+def objective(model: Network, x: np.ndarray, y: np.ndarray, loss: str, target=None,
               bpda: bool = False):
     """(loss per input (N,), its input gradient (N, D), logits (N, K)) for the APGD losses."""
     logits, cache = model.forward(x, check=False)
@@ -63,7 +63,7 @@ def _project(x_new: np.ndarray, x: np.ndarray, eps) -> np.ndarray:
     return np.clip(np.minimum(np.maximum(x_new, x - eps), x + eps), 0, 1)
 
 
-def apgd_run(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, iters: int, loss: str,
+def apgd_run(model: Network, x: np.ndarray, y: np.ndarray, eps: float, iters: int, loss: str,
              rng: np.random.Generator, target=None, bpda: bool = False):
     """One APGD run from a random point of the eps-ball. Returns (best point, still correct,
     best loss, last misclassified point found) per input, like the reference's single run."""
@@ -114,7 +114,7 @@ def _checked(model, x, y, eps, iters, restarts, seed):
             check_count(restarts, "restarts"), check_seed(seed))
 
 
-def apgd(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, iters: int = 100,
+def apgd(model: Network, x: np.ndarray, y: np.ndarray, eps: float, iters: int = 100,
          loss: str = "ce", restarts: int = 1, seed: int = 0, bpda: bool = False) -> APGDResult:
     """Untargeted APGD on `loss` ("ce" or "dlr"), `restarts` runs from random points, each on
     the inputs still classified correctly. bpda: straight-through gradients through the caps."""
@@ -137,7 +137,7 @@ def apgd(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, iters: int = 100,
     return APGDResult(out, fooled, best_loss)
 
 
-def apgd_targeted(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, iters: int = 100,
+def apgd_targeted(model: Network, x: np.ndarray, y: np.ndarray, eps: float, iters: int = 100,
                   n_targets: int = 9, restarts: int = 1, seed: int = 0, bpda: bool = False
                   ) -> APGDResult:
     """APGD on the targeted DLR loss, against the 2nd, 3rd, ... (n_targets + 1)-th most likely

@@ -30,12 +30,12 @@ import numpy as np
 from . import kernels as K
 from .checks import check_batch, check_choice, check_count, check_number, check_seed
 from .losses import cw_margin, softmax_cross_entropy, softmax_output_cross_entropy
-from .model import MLP
+from .network import Network
 
 LOSSES = ("ce", "margin", "softmax_output")
 
 
-def loss_gradient(model: MLP, x: np.ndarray, y: np.ndarray, loss: str = "ce",
+def loss_gradient(model: Network, x: np.ndarray, y: np.ndarray, loss: str = "ce",
                   bpda: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample attack objective (to maximise) and its input gradient (N, D).
 
@@ -56,7 +56,7 @@ def loss_gradient(model: MLP, x: np.ndarray, y: np.ndarray, loss: str = "ce",
     return value, model.backward(cache, dlogits, param_grads=False, bpda=bpda)
 
 
-def _gradient_fn(model: MLP, loss: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def _gradient_fn(model: Network, loss: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """x, y -> the input gradient of `loss`; cross-entropy through the model's own method."""
     check_choice(loss, "loss", LOSSES)
     if loss == "ce":
@@ -64,7 +64,7 @@ def _gradient_fn(model: MLP, loss: str) -> Callable[[np.ndarray, np.ndarray], np
     return lambda a, b: loss_gradient(model, a, b, loss)[1]
 
 
-def fgsm(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, batch: int = 4096, *,
+def fgsm(model: Network, x: np.ndarray, y: np.ndarray, eps: float, batch: int = 4096, *,
          loss: str = "ce", box: bool = True) -> np.ndarray:
     """x_adv = clip(x + eps * sign(d loss / dx), 0, 1), loss = softmax cross-entropy. (N, D).
 
@@ -94,7 +94,7 @@ def _step(adv: np.ndarray, g: np.ndarray, x0: np.ndarray, step, eps, box: bool) 
 
 
 def pgd(
-    model: MLP,
+    model: Network,
     x: np.ndarray,
     y: np.ndarray,
     eps: float,
@@ -165,7 +165,7 @@ class FGSM:
 
     eps: float = 0.1
 
-    def __call__(self, model: MLP, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def __call__(self, model: Network, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return fgsm(model, x, y, self.eps)
 
 
@@ -177,7 +177,7 @@ class PGD:
     step: float = 0.01
     iters: int = 10
 
-    def __call__(self, model: MLP, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def __call__(self, model: Network, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return pgd(model, x, y, self.eps, self.step, self.iters)
 
 
@@ -191,7 +191,7 @@ class ZeroGradResult:
 
 
 def zero_gradient_search(
-    model: MLP,
+    model: Network,
     x: np.ndarray,
     y: np.ndarray,
     step: float = 0.01,

@@ -23,10 +23,10 @@ from .attacks import fgsm, loss_gradient, pgd, pgd_from
 from .checks import check_batch, check_choice, check_count, check_number, check_seed
 from .losses import logit_margin
 from .metrics import attack_report
-from .model import MLP
+from .network import Network
 
 
-def pgd_adaptive(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, step: float,
+def pgd_adaptive(model: Network, x: np.ndarray, y: np.ndarray, eps: float, step: float,
                  iters: int, restarts: int = 0, loss: str = "margin", bpda: bool = False,
                  seed: int = 0) -> np.ndarray:
     """L-inf PGD on `loss`, first from x itself and then from `restarts` uniform random points
@@ -55,7 +55,7 @@ def pgd_adaptive(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, step: flo
     return best
 
 
-def square_linf(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, queries: int = 5000,
+def square_linf(model: Network, x: np.ndarray, y: np.ndarray, eps: float, queries: int = 5000,
                 p_init: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Square attack, L-inf, untargeted, on the margin loss (Andriushchenko et al., 2020).
 
@@ -110,7 +110,7 @@ def _p_schedule(p_init: float, it: int, queries: int) -> float:
     return p_init / 512
 
 
-def pgd_report(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, step: float,
+def pgd_report(model: Network, x: np.ndarray, y: np.ndarray, eps: float, step: float,
                iters: int) -> dict[str, float]:
     """PGD's numbers with their masking flag, in %: standard accuracy ("clean"), accuracy on the
     attacked inputs ("robust"), success rate (nprelu.metrics.attack_report), and the share of
@@ -120,13 +120,14 @@ def pgd_report(model: MLP, x: np.ndarray, y: np.ndarray, eps: float, step: float
             "zero_gradient": 100 * zero_gradient_share(model, x, y)}
 
 
-def zero_gradient_share(model: MLP, x: np.ndarray, y: np.ndarray) -> float:
+def zero_gradient_share(model: Network, x: np.ndarray, y: np.ndarray) -> float:
     """Share of inputs whose cross-entropy input gradient is exactly zero in every pixel."""
     _, g = model.input_gradient(x, y)
     return float((~np.any(g != 0, axis=1)).mean())
 
 
-def pgd_fails_fgsm_succeeds(model: MLP, x: np.ndarray, y: np.ndarray, eps: float = 0.1) -> float:
+def pgd_fails_fgsm_succeeds(model: Network, x: np.ndarray, y: np.ndarray, eps: float = 0.1
+                            ) -> float:
     """Share of inputs where PGD (eps, eps/10, 10 iterations) leaves the input correct while
     FGSM (eps) flips it: a sign that PGD's small steps stall on a flat (masked) gradient."""
     ok_pgd = model.predict(pgd(model, x, y, eps, eps / 10, 10)) == y
@@ -134,7 +135,7 @@ def pgd_fails_fgsm_succeeds(model: MLP, x: np.ndarray, y: np.ndarray, eps: float
     return float((ok_pgd & ~ok_fgsm).mean())
 
 
-def attack_ensemble(model: MLP, twin: MLP, x: np.ndarray, y: np.ndarray, eps: float,
+def attack_ensemble(model: Network, twin: Network, x: np.ndarray, y: np.ndarray, eps: float,
                     iters: int = 100, restarts: int = 4, square_queries: int = 5000,
                     seed: int = 0) -> dict:
     """The worst case over every attack of the project at radius eps, per input.
@@ -211,7 +212,7 @@ def masking_flags(numbers: dict, zero_share_limit: float = 1.0, eps1_limit: floa
 WHITE_BOX = ("fgsm", "pgd", "apgd_ce", "apgd_dlr", "apgd_t", "bpda")
 
 
-def worst_case(model: MLP, x: np.ndarray, y: np.ndarray, adversarials: dict[str, np.ndarray]
+def worst_case(model: Network, x: np.ndarray, y: np.ndarray, adversarials: dict[str, np.ndarray]
                ) -> dict[str, float]:
     """Robust accuracy (%) per attack and over all of them: an input counts as robust only if it
     is classified correctly clean and under every attack in `adversarials` (name -> x_adv)."""

@@ -247,8 +247,13 @@ def render(nb, prev: tuple[str, str] | None, nxt: tuple[str, str] | None,
 
 
 def build(quick: bool = False, out: str | os.PathLike = "site", results=None, cache=None,
-          train: bool = False, open_browser: bool = False) -> Path:
-    """Execute every chapter and write the site to `out`; returns the index page."""
+          train: bool = False, open_browser: bool = False, dataset: str = "mnist") -> Path:
+    """Execute every chapter (on `dataset`) and write the site to `out`; returns the index
+    page."""
+    from .data import check_dataset
+
+    check_dataset(dataset)
+    sub = "" if dataset == "mnist" else dataset  # results of other datasets: a folder inside
     try:
         import jupytext  # noqa: F401
         import nbclient  # noqa: F401
@@ -262,17 +267,21 @@ def build(quick: bool = False, out: str | os.PathLike = "site", results=None, ca
         raise NotADirectoryError(f"--out {out} is a file; give a folder for the site (it is "
                                  "created if missing)")
     work = out / "_work"
-    quick_dirs = (Path(os.environ.get("NPRELU_QUICK_RESULTS", ROOT / "results" / "quick")),
+    quick_dirs = (Path(os.environ.get("NPRELU_QUICK_RESULTS",
+                                      ROOT / "results" / "quick" / sub)),
                   Path(os.environ.get("NPRELU_QUICK_CACHE", ROOT / ".cache" / "models-quick")))
     if quick:
         res_dir, cache_dir = Path(results or quick_dirs[0]), Path(cache or quick_dirs[1])
         quick_dirs = (res_dir, cache_dir)
     else:  # a scratch copy of the committed records: building the book changes nothing there
-        source = Path(results or ROOT / "results")
+        source = Path(results or ROOT / "results" / sub)
         res_dir = work / "results"
         if res_dir.exists():
             shutil.rmtree(res_dir)
-        shutil.copytree(source / "records", res_dir / "records")
+        if (source / "records").exists():
+            shutil.copytree(source / "records", res_dir / "records")
+        else:  # nothing computed at full settings for this dataset yet
+            (res_dir / "records").mkdir(parents=True)
         cache_dir = Path(cache or ROOT / ".cache" / "models")
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
@@ -280,8 +289,9 @@ def build(quick: bool = False, out: str | os.PathLike = "site", results=None, ca
     for i, (key, (name, _)) in enumerate(CHAPTERS.items()):
         say(f"[book] executing {name} ({i + 1}/{len(CHAPTERS)}, "
             f"{time.perf_counter() - t0:.0f} s so far)")
-        nb, banner = execute_chapter(key, quick, res_dir, cache_dir, train, quick_dirs,
-                                     cwd=work)
+        with _environ(NPRELU_DATASET=dataset):
+            nb, banner = execute_chapter(key, quick, res_dir, cache_dir, train, quick_dirs,
+                                         cwd=work)
         if quick or banner:
             note_quick_prose(nb)
         import nbformat

@@ -39,10 +39,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels as K
-from .activations import CappedReLU
+from .activations import CappedReLU, LearnedCap
 from .checks import check_batch, check_number
-from .model import MLP
+from .network import Network
 
 METHODS = ("ibp", "crown")
 
@@ -54,12 +53,21 @@ def input_box(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(x - eps, 0, 1), np.clip(x + eps, 0, 1)
 
 
-def _layers(model: MLP) -> list[tuple[np.ndarray, np.ndarray]]:
-    return [(d.W.astype(np.float64), d.b.astype(np.float64)) for d in model.dense]
+def _layers(model: Network) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(d.W.astype(np.float64), d.b.astype(np.float64)) for d in model.layers]
 
 
-def _beta(act) -> float:
-    if not isinstance(act, CappedReLU):
+def _dense_stack(model: Network) -> bool:
+    """A net of dense layers only, the last without activation (the paper's MLPs, D-ReLU's
+    dense net): the fast path below. Anything else takes the general path (`_Steps`)."""
+    return (all(layer.kind == "dense" for layer in model.layers)
+            and model.layers[-1].act is None
+            and all(layer.act is not None for layer in model.layers[:-1]))
+
+
+def _beta(act):
+    """The cap of a (capped, or learned-cap) ReLU: one number or one per unit."""
+    if not isinstance(act, (CappedReLU, LearnedCap)):
         raise ValueError(f"CROWN and MILP here handle (capped) ReLU nets; this one has "
                          f"{act.name} (IBP works for it)")
     return act.beta
@@ -85,7 +93,7 @@ def margin_spec(W: np.ndarray, b: np.ndarray, y: np.ndarray):
 
 
 # ----------------------------------------------------------------------------- IBP
-def ibp_bounds(model: MLP, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+def ibp_bounds(model: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, ...]]:
     """Interval bounds (l, u) of every hidden layer's pre-activation z, float64."""
     layers, out = _layers(model), []
     a_lo, a_hi = lo, hi
@@ -96,10 +104,12 @@ def ibp_bounds(model: MLP, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndar
     return out
 
 
-def ibp_margins(model: MLP, x: np.ndarray, y: np.ndarray, eps: float) -> np.ndarray:
+def ibp_margins(model: Network, x: np.ndarray, y: np.ndarray, eps: float) -> np.ndarray:
     """Lower bounds (N, K) of z_y - z_j over the box, by IBP (+inf at j = y)."""
     x, y = check_batch(model, x, y)
     lo, hi = input_box(x, check_number(eps, "eps", nonnegative=True))
+    if not _dense_stack(model):
+        return _Steps(model).margins(lo, hi, y, crown=False)
     l, u = ibp_bounds(model, lo, hi)[-1]
     a_lo, a_hi = _act_box(model.acts[-1], l, u)
     C, c0 = margin_spec(*_layers(model)[-1], y)
@@ -110,30 +120,31 @@ def ibp_margins(model: MLP, x: np.ndarray, y: np.ndarray, eps: float) -> np.ndar
 
 
 # ----------------------------------------------------------------------------- CROWN
-def relaxation(beta: float, l: np.ndarray, u: np.ndarray):
+def relaxation(beta, l: np.ndarray, u: np.ndarray):
     """Lines bounding a = clip(z, 0, beta) on [l, u], elementwise (the six cases of the module
-    docstring): (lower slope, lower intercept, upper slope, upper intercept). beta = inf: ReLU."""
+    docstring): (lower slope, lower intercept, upper slope, upper intercept). beta = inf: ReLU;
+    beta may be one number or one per unit (an array broadcasting against l)."""
     aL, bL, aU, bU = (np.zeros_like(l) for _ in range(4))
-    capped = np.isfinite(beta)
-    B = beta if capped else np.inf
-    linear = (l >= 0) & (u <= B)
+    Bf = np.broadcast_to(np.asarray(beta, l.dtype), l.shape)  # beta of every element
+    capped = bool(np.any(np.isfinite(Bf)))
+    linear = (l >= 0) & (u <= Bf)
     aL[linear] = aU[linear] = 1
     if capped:
-        sat = l >= B
-        bL[sat] = bU[sat] = B
-    c0 = (l < 0) & (u > 0) & (u <= B)  # crosses 0 only: the ReLU relaxation
+        sat = l >= Bf
+        bL[sat] = bU[sat] = Bf[sat]
+    c0 = (l < 0) & (u > 0) & (u <= Bf)  # crosses 0 only: the ReLU relaxation
     s = u[c0] / (u[c0] - l[c0])
     aU[c0], bU[c0] = s, -s * l[c0]
     aL[c0] = (u[c0] > -l[c0]).astype(l.dtype)
     if capped:
-        cb = (l >= 0) & (l < B) & (u > B)  # crosses beta only: concave on [l, u]
-        lb, ub = l[cb], u[cb]
+        cb = (l >= 0) & (l < Bf) & (u > Bf)  # crosses beta only: concave on [l, u]
+        lb, ub, B = l[cb], u[cb], Bf[cb]
         s = (B - lb) / (ub - lb)
         aL[cb], bL[cb] = s, lb - s * lb
         one = (ub - B) < (B - lb)
         aU[cb], bU[cb] = one.astype(l.dtype), np.where(one, 0.0, B)
-        cc = (l < 0) & (u > B)  # crosses both kinks
-        lb, ub = l[cc], u[cc]
+        cc = (l < 0) & (u > Bf)  # crosses both kinks
+        lb, ub, B = l[cc], u[cc], Bf[cc]
         s_up = B / (B - lb)  # through (beta, beta); the alternative is the flat a <= beta
         area_up = B * (-lb) / 2 + s_up * (ub - B) ** 2 / 2
         area_flat = B * (-lb) + B**2 / 2
@@ -199,7 +210,7 @@ def _input_term(lam_z: np.ndarray, W: np.ndarray, lo: np.ndarray, hi: np.ndarray
     return center + radius + slack if upper else center - radius - slack
 
 
-def crown_bounds(model: MLP, lo: np.ndarray, hi: np.ndarray):
+def crown_bounds(model: Network, lo: np.ndarray, hi: np.ndarray):
     """CROWN bounds (l, u) of every hidden layer's pre-activation, and the relaxations built on
     them: ([(l, u) per hidden layer], [(aL, bL, aU, bU) per hidden layer])."""
     layers = _layers(model)
@@ -218,12 +229,18 @@ def crown_bounds(model: MLP, lo: np.ndarray, hi: np.ndarray):
     return bounds, relax
 
 
-def crown_margins(model: MLP, x: np.ndarray, y: np.ndarray, eps: float,
+def crown_margins(model: Network, x: np.ndarray, y: np.ndarray, eps: float,
                   chunk: int = 100) -> np.ndarray:
     """Lower bounds (N, K) of z_y - z_j over the box, by CROWN (+inf at j = y)."""
     x, y = check_batch(model, x, y)
     eps = check_number(eps, "eps", nonnegative=True)
     out = np.empty((len(x), model.n_out))
+    if not _dense_stack(model):
+        steps = _Steps(model)
+        for i in range(0, len(x), chunk):
+            lo, hi = input_box(x[i : i + chunk], eps)
+            out[i : i + chunk] = steps.margins(lo, hi, y[i : i + chunk], crown=True)
+        return out
     layers = _layers(model)
     for i in range(0, len(x), chunk):
         xs, ys = x[i : i + chunk], y[i : i + chunk]
@@ -233,6 +250,280 @@ def crown_margins(model: MLP, x: np.ndarray, y: np.ndarray, eps: float,
         out[i : i + chunk] = _backward(C, c0, len(layers) - 2, layers, relax, lo, hi, False)
     out[np.arange(len(y)), y] = np.inf
     return out
+
+
+# ----------------------------------------------------------------------------- any network
+class _Steps:
+    """IBP and CROWN through any sequence of layers (convolutions, pooling, flatten, dense),
+    in float64. Shapes are per sample, as in the network; every bound array has a leading batch
+    axis N, and CROWN's coefficient arrays a second axis m (one row per bounded quantity).
+
+    Intermediate bounds: IBP for every activation site, tightened by CROWN (back-substitution
+    from that site to the input) where the site has at most `crown_units` units, a dense layer
+    typically; the two are intersected, which is sound because each is. Max-pooling is relaxed
+    per window: the output is at least the input with the largest lower bound, and at most the
+    largest upper bound (exactly that input when its lower bound beats every other upper)."""
+
+    def __init__(self, model: Network, crown_units: int = 2048):
+        self.model, self.crown_units = model, crown_units
+        self.W = [None if not hasattr(layer, "W") else layer.W.astype(np.float64)
+                  for layer in model.layers]
+        self.b = [None if not hasattr(layer, "b") else layer.b.astype(np.float64)
+                  for layer in model.layers]
+        last = model.layers[-1]
+        if last.kind != "dense" or last.act is not None:
+            raise ValueError("certification needs a network whose last layer is a dense layer "
+                             "without activation (the logits)")
+        for layer in model.layers:
+            act = getattr(layer, "act", None)
+            if act is not None and not isinstance(act, (CappedReLU, LearnedCap)):
+                if not hasattr(act, "fn"):
+                    raise ValueError(f"cannot bound a {act.name}")
+
+    # -------------------------------------------------------- per layer
+    def _lin(self, i: int, x: np.ndarray, W: np.ndarray) -> np.ndarray:
+        layer = self.model.layers[i]
+        if layer.kind == "dense":
+            return x @ W
+        return layer.linear(x, W)
+
+    def _lin_T(self, i: int, lam: np.ndarray, W: np.ndarray) -> np.ndarray:
+        """lam (N, m, *out) -> (N, m, *in) through layer i's linear map, transposed."""
+        layer = self.model.layers[i]
+        n, m = lam.shape[:2]
+        flat = lam.reshape(n * m, *lam.shape[2:])
+        if layer.kind == "dense":
+            back = flat @ W.T
+        else:
+            back = layer.linear_T(flat, self.model.shapes[i], W)
+        return back.reshape(n, m, *back.shape[1:])
+
+    def _bias(self, i: int) -> np.ndarray:
+        """Layer i's bias broadcast over one output sample's shape."""
+        b = self.b[i]
+        return b if self.model.layers[i].kind == "dense" else b[:, None, None]
+
+    @staticmethod
+    def _act_fn(layer, act, z):
+        """The activation on z, its cap broadcast per channel in a convolution."""
+        if layer.kind == "conv2d" and np.ndim(getattr(act, "beta", 0)):
+            return np.moveaxis(act.fn(np.moveaxis(z, 1, -1)), -1, 1)
+        if layer.kind == "activation":
+            return act.fn(z.reshape(len(z), -1)).reshape(z.shape)
+        return act.fn(z)
+
+    def _beta_full(self, i: int, shape: tuple) -> np.ndarray:
+        """The cap of site i's every unit, shape (*shape)."""
+        layer = self.model.layers[i]
+        beta = np.asarray(_beta(layer.act), np.float64)
+        if layer.kind == "conv2d" and beta.ndim:
+            beta = beta[:, None, None]
+        elif layer.kind == "activation" and beta.ndim:
+            beta = beta.reshape(shape)
+        return np.broadcast_to(beta, shape)
+
+    # -------------------------------------------------------- IBP
+    def ibp(self, lo: np.ndarray, hi: np.ndarray):
+        """Boxes of every layer's output, and the pre-activation bounds of every site:
+        (boxes [(lo, hi) after layer i], pre {i: (l, u)})."""
+        m = self.model
+        lo = lo.reshape(len(lo), *m.input_shape)
+        hi = hi.reshape(len(hi), *m.input_shape)
+        boxes, pre = [], {}
+        for i, layer in enumerate(m.layers):
+            lo, hi, pre_i = self._ibp_step(i, layer, lo, hi)
+            if pre_i is not None:
+                pre[i] = pre_i
+            boxes.append((lo, hi))
+        return boxes, pre
+
+    def _ibp_step(self, i, layer, lo, hi, pre_i=None):
+        kind = layer.kind
+        if kind in ("dense", "conv2d"):
+            W = self.W[i]
+            mu, r = (hi + lo) / 2, (hi - lo) / 2
+            mu_z = self._lin(i, mu, W) + self._bias(i)
+            r_z = self._lin(i, r, np.abs(W))
+            l, u = mu_z - r_z, mu_z + r_z
+            if pre_i is not None:  # tighter bounds known (CROWN): intersect
+                l, u = np.maximum(l, pre_i[0]), np.minimum(u, pre_i[1])
+            if layer.act is None:
+                return l, u, None
+            return self._act_fn(layer, layer.act, l), self._act_fn(layer, layer.act, u), (l, u)
+        if kind == "activation":
+            l, u = lo, hi
+            if pre_i is not None:
+                l, u = np.maximum(l, pre_i[0]), np.minimum(u, pre_i[1])
+            return (self._act_fn(layer, layer.act, l), self._act_fn(layer, layer.act, u),
+                    (l, u))
+        if kind == "maxpool2d":
+            return layer.forward(lo)[0], layer.forward(hi)[0], None
+        if kind == "flatten":
+            return lo.reshape(len(lo), -1), hi.reshape(len(hi), -1), None
+        raise ValueError(f"cannot bound a {kind} layer")
+
+    # -------------------------------------------------------- CROWN
+    def crown(self, lo: np.ndarray, hi: np.ndarray):
+        """Relaxations of every site and max-pool, from intermediate bounds (IBP, tightened by
+        CROWN on small sites): {i: relaxation arrays}."""
+        m = self.model
+        x_lo = lo.reshape(len(lo), *m.input_shape)
+        x_hi = hi.reshape(len(hi), *m.input_shape)
+        self.box = (lo, hi)
+        self.relax, self.pool = {}, {}
+        a_lo, a_hi = x_lo, x_hi
+        for i, layer in enumerate(m.layers):
+            if layer.kind == "maxpool2d":
+                self.pool[i] = (a_lo, a_hi)  # the bounds of the pool's input
+            pre = None
+            is_site = getattr(layer, "act", None) is not None
+            if is_site and int(np.prod(m.shapes[i + 1])) <= self.crown_units and i > 0:
+                pre = self._crown_pre(i, a_lo, a_hi)
+            a_lo, a_hi, pre_i = self._ibp_step(i, layer, a_lo, a_hi, pre)
+            if pre_i is not None and is_site:
+                l, u = pre_i
+                beta = self._beta_full(i, l.shape[1:])
+                self.relax[i] = relaxation(beta, l, u)
+        return self.relax
+
+    def _crown_pre(self, i: int, a_lo, a_hi):
+        """CROWN bounds of site i's pre-activation (units flattened back to their shape)."""
+        layer = self.model.layers[i]
+        n = len(a_lo)
+        out_shape = self.model.shapes[i + 1]
+        units = int(np.prod(out_shape))
+        eye = np.broadcast_to(np.eye(units).reshape(units, *out_shape), (n, units, *out_shape))
+        if layer.kind == "activation":  # pre-activation = the previous layer's output
+            lam, const, start = eye, np.zeros((n, units)), i - 1
+        else:
+            const = np.broadcast_to((self._bias(i) * np.ones(out_shape)).reshape(-1),
+                                    (n, units)).copy()
+            lam, start = self._lin_T(i, np.ascontiguousarray(eye), self.W[i]), i - 1
+        lower = self._back(lam, const, start, upper=False)
+        upper = self._back(lam, const, start, upper=True)
+        return lower.reshape(n, *out_shape), upper.reshape(n, *out_shape)
+
+    def _back(self, lam: np.ndarray, const: np.ndarray, k: int, upper: bool) -> np.ndarray:
+        """Bound of lam . (output of layer k) + const over the input box, carried back through
+        layers k, k-1, ..., 0. lam: (N, m, *shape after layer k); const: (N, m)."""
+        model = self.model
+        n, m = lam.shape[:2]
+        for i in range(k, -1, -1):
+            layer = model.layers[i]
+            red = tuple(range(2, lam.ndim))
+            if getattr(layer, "act", None) is not None:  # through the activation first
+                aL, bL, aU, bU = self.relax[i]
+                if upper:
+                    aL, bL, aU, bU = aU, bU, aL, bL
+                pos, neg = np.maximum(lam, 0), np.minimum(lam, 0)
+                const = const + (pos * bL[:, None]).sum(red) + (neg * bU[:, None]).sum(red)
+                lam = pos * aL[:, None] + neg * aU[:, None]
+            if layer.kind in ("dense", "conv2d"):
+                const = const + (lam * self._bias(i)).sum(tuple(range(2, lam.ndim)))
+                lam = self._lin_T(i, lam, self.W[i])
+            elif layer.kind == "flatten":
+                lam = lam.reshape(n, m, *model.shapes[i])
+            elif layer.kind == "maxpool2d":
+                lam, const = self._back_pool(i, lam, const, upper)
+        lo, hi = self.box
+        lam = lam.reshape(n, m, -1)
+        c, r = (lo + hi) / 2, (hi - lo) / 2
+        center = np.einsum("nmd,nd->nm", lam, c)
+        radius = np.einsum("nmd,nd->nm", np.abs(lam), r)
+        return const + center + radius if upper else const + center - radius
+
+    def _back_pool(self, i: int, lam, const, upper: bool):
+        """Through max-pooling: y >= x[i*] (i* the window's input with the largest lower
+        bound) and y <= max of the window's upper bounds (y = x[i*] when that is certain)."""
+        layer = self.model.layers[i]
+        k = layer.k
+        p_lo, p_hi = self.pool[i]
+        n, c, h, w = p_lo.shape
+        oh, ow = h // k, w // k
+        win_lo = p_lo[:, :, : oh * k, : ow * k].reshape(n, c, oh, k, ow, k)
+        win_hi = p_hi[:, :, : oh * k, : ow * k].reshape(n, c, oh, k, ow, k)
+        win_lo = win_lo.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, oh, ow, k * k)
+        win_hi = win_hi.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, oh, ow, k * k)
+        best = win_lo.argmax(-1)  # i*
+        best_lo = np.take_along_axis(win_lo, best[..., None], -1)[..., 0]
+        others_hi = win_hi.copy()
+        np.put_along_axis(others_hi, best[..., None], -np.inf, -1)
+        exact = best_lo >= others_hi.max(-1)
+        top = win_hi.max(-1)
+        pos, neg = np.maximum(lam, 0), np.minimum(lam, 0)
+        # the side that needs y's lower bound takes x[i*]; the other takes x[i*] only if
+        # exact, else the constant top
+        tight, loose = (neg, pos) if upper else (pos, neg)
+        coef = tight + np.where(exact[:, None], loose, 0.0)
+        const = const + (np.where(exact[:, None], 0.0, loose) * top[:, None]).sum((2, 3, 4))
+        back = np.zeros((n, lam.shape[1], c, oh, ow, k * k))
+        np.put_along_axis(back, np.broadcast_to(best[:, None, ..., None], back.shape[:-1] + (1,)),
+                          coef[..., None], -1)
+        back = back.reshape(n, lam.shape[1], c, oh, ow, k, k).transpose(0, 1, 2, 3, 5, 4, 6)
+        full = np.zeros((n, lam.shape[1], c, h, w))
+        full[:, :, :, : oh * k, : ow * k] = back.reshape(n, lam.shape[1], c, oh * k, ow * k)
+        return full, const
+
+    # -------------------------------------------------------- margins
+    def margins(self, lo: np.ndarray, hi: np.ndarray, y: np.ndarray, crown: bool) -> np.ndarray:
+        """Lower bounds (N, K) of z_y - z_j (+inf at j = y), by IBP, or by CROWN (then at
+        least as tight as IBP: the better of the two per entry)."""
+        boxes, _ = self.ibp(lo, hi)
+        last = len(self.model.layers) - 1
+        a_lo, a_hi = boxes[last - 1]
+        C, c0 = margin_spec(self.W[last], self.b[last], y)
+        mid, rad = (a_hi + a_lo) / 2, (a_hi - a_lo) / 2
+        out = np.einsum("nkh,nh->nk", C, mid) - np.einsum("nkh,nh->nk", np.abs(C), rad) + c0
+        if crown:
+            self.crown(lo, hi)
+            out = np.maximum(out, self._back(C, c0, last - 1, upper=False))
+        out[np.arange(len(y)), y] = np.inf
+        return out
+
+
+def as_dense(model: Network) -> Network:
+    """The same function as a network of dense layers (for the MILP): a convolution becomes
+    its matrix (its action on every unit vector of its input, exact: one weight per entry), its
+    caps one per unit; Flatten disappears; a standalone activation joins the layer before it.
+    Max-pooling has no such form here and is refused."""
+    from .layers import Dense
+
+    if _dense_stack(model):
+        return model
+    specs = []  # (W, b, activation) per dense layer to build
+    for i, layer in enumerate(model.layers):
+        if layer.kind == "flatten":
+            continue
+        if layer.kind == "maxpool2d":
+            raise ValueError("the MILP here encodes dense and convolutional layers; this "
+                             "network has max-pooling (use IBP or CROWN)")
+        if layer.kind == "activation":
+            if not specs or specs[-1][2] is not None:
+                raise ValueError("a standalone activation must follow a layer without one")
+            specs[-1] = (*specs[-1][:2], layer.act)
+            continue
+        if layer.kind == "dense":
+            act = layer.act
+            if isinstance(act, LearnedCap):  # its cap in force, as a fixed cap
+                act = CappedReLU(act.beta)
+            specs.append((layer.W.astype(np.float64), layer.b.astype(np.float64), act))
+            continue
+        d_in = int(np.prod(model.shapes[i]))
+        eye = np.eye(d_in).reshape(d_in, *model.shapes[i])
+        W = layer.linear(eye, layer.W.astype(np.float64)).reshape(d_in, -1)
+        area = int(np.prod(model.shapes[i + 1][1:]))
+        b = np.repeat(layer.b.astype(np.float64), area)
+        act = layer.act
+        if act is not None and np.ndim(getattr(act, "beta", 0)):  # one cap per channel
+            act = CappedReLU(np.repeat(np.asarray(act.beta, np.float64), area))
+        elif isinstance(act, LearnedCap):
+            act = CappedReLU(act.beta)
+        specs.append((W, b, act))
+    layers = [Dense(W.shape[0], W.shape[1], act) for W, _, act in specs]
+    dense = Network(layers, (model.n_in,), dtype=np.float64, dataset=model.dataset)
+    for layer, (W, b, _) in zip(dense.layers, specs):
+        layer.W[...], layer.b[...] = W, b
+    return dense
 
 
 # ----------------------------------------------------------------------------- MILP
@@ -250,12 +541,11 @@ def unstable_count(bounds, betas) -> int:
     total = 0
     for (l, u), beta in zip(bounds, betas):
         total += int(np.sum((l < 0) & (u > 0)))
-        if np.isfinite(beta):
-            total += int(np.sum((l < beta) & (u > beta)))
+        total += int(np.sum((l < beta) & (u > beta)))  # 0 where beta is inf
     return total
 
 
-def milp_margin(model: MLP, x: np.ndarray, y: int, eps: float, time_limit: float = 30.0,
+def milp_margin(model: Network, x: np.ndarray, y: int, eps: float, time_limit: float = 30.0,
                 max_binaries: int | None = None, lower_bounds: np.ndarray | None = None
                 ) -> MILPResult:
     """The exact smallest margin min_j min_{x' in box} z_y(x') - z_j(x') for one input x (D,).
@@ -268,6 +558,8 @@ def milp_margin(model: MLP, x: np.ndarray, y: int, eps: float, time_limit: float
 
     t0 = time.perf_counter()
     x2, y2 = check_batch(model, x[None], np.array([y]))
+    model = as_dense(model)
+    x2 = x2.astype(model.dtype)
     eps = check_number(eps, "eps", nonnegative=True)
     lo, hi = input_box(x2, eps)
     bounds, _ = crown_bounds(model, lo, hi)
@@ -300,7 +592,7 @@ def milp_margin(model: MLP, x: np.ndarray, y: int, eps: float, time_limit: float
                       seconds, witness if best <= 0 else None)
 
 
-def _misclassified(model: MLP, x: np.ndarray | None, y: int) -> bool:
+def _misclassified(model: Network, x: np.ndarray | None, y: int) -> bool:
     """Does the net (in float64) give x a margin <= 0? The check on a MILP counterexample."""
     if x is None:
         return False
@@ -313,7 +605,7 @@ class _Program:
     against class j) changes per solve. Variables: the input, then per hidden layer z and a,
     then helper variables s (ReLU output of neurons crossing both kinks) and the binaries."""
 
-    def __init__(self, model: MLP, lo, hi, bounds, betas):
+    def __init__(self, model: Network, lo, hi, bounds, betas):
         self.layers = _layers(model)
         self.lb, self.ub, self.integer = [], [], []
         rows, self.cl, self.cu = [], [], []  # sparse rows: list of (cols, vals)
@@ -342,8 +634,9 @@ class _Program:
                     b[k], b[k])
             a_lo, a_hi = np.clip(l, 0, beta), np.clip(u, 0, beta)
             a = new(a_lo, a_hi)
+            beta_k = np.broadcast_to(np.asarray(beta, float), l.shape)  # one per neuron
             for k in range(len(b)):
-                self._neuron(z[k], a[k], l[k], u[k], beta, new, row)
+                self._neuron(z[k], a[k], l[k], u[k], beta_k[k], new, row)
             prev = a
         self.n_binaries = int(sum(self.integer))
         self.last = prev
@@ -422,7 +715,7 @@ class Certificate:
         return self.ibp if self.crown is None else self.ibp | self.crown
 
 
-def certify(model: MLP, x: np.ndarray, y: np.ndarray, eps: float) -> Certificate:
+def certify(model: Network, x: np.ndarray, y: np.ndarray, eps: float) -> Certificate:
     """IBP and (for ReLU nets) CROWN certificates per input at radius eps. An input
     misclassified at x itself has a negative margin and is never certified."""
     m_ibp = ibp_margins(model, x, y, eps).min(axis=1)
@@ -431,83 +724,3 @@ def certify(model: MLP, x: np.ndarray, y: np.ndarray, eps: float) -> Certificate
     except ValueError:
         m_crown = None
     return Certificate(m_ibp > 0, None if m_crown is None else m_crown > 0, m_ibp, m_crown)
-
-
-# ----------------------------------------------------------------------------- IBP training
-def ibp_worst_logits(model: MLP, x: np.ndarray, y: np.ndarray, eps: float):
-    """The worst-case logits of IBP training (Gowal et al., 2018), in the model's dtype:
-    zhat_j = upper bound of z_j - z_y over the box (zhat_y = 0), with the last layer folded into
-    the margins. Returns (zhat (N, K), cache for `ibp_backward`).
-
-    Each layer maps the box's centre mu and radius r: mu -> mu W + b, r -> r |W|, then the
-    activation's values at both ends. For the margins, z_y - z_j of the centre is a difference
-    of ordinary logits, and the radius term r . |W_y - W_j| uses a small table over class pairs
-    A[h, y, j] = |W[h, y] - W[h, j]| (one matrix product for the whole batch)."""
-    dt = model.dtype
-    lo = np.clip(x - dt.type(eps), 0, 1).astype(dt)
-    hi = np.clip(x + dt.type(eps), 0, 1).astype(dt)
-    mu, r = (hi + lo) / 2, (hi - lo) / 2
-    cache = []
-    for layer, act in zip(model.dense[:-1], model.acts):
-        absW = np.abs(layer.W)
-        mu_z, r_z = mu @ layer.W + layer.b, r @ absW
-        l, u = mu_z - r_z, mu_z + r_z
-        a_l, a_u = act.fn(l), act.fn(u)
-        cache.append((mu, r, l, u, absW))
-        mu, r = (a_u + a_l) / 2, (a_u - a_l) / 2
-    W, b = model.dense[-1].W, model.dense[-1].b
-    n, k = len(y), W.shape[1]
-    diff = W[:, :, None] - W[:, None, :]  # (H, K, K): W_y - W_j
-    A = np.abs(diff)
-    z_mu = mu @ W + b
-    spread = (r @ A.reshape(len(W), k * k)).reshape(n, k, k)[np.arange(n), y]  # (N, K)
-    margin = z_mu[np.arange(n), y][:, None] - z_mu - spread
-    return -margin, (cache, mu, r, diff, A, y)
-
-
-def ibp_backward(model: MLP, ibp_cache, dzhat: np.ndarray, grads: np.ndarray) -> None:
-    """Gradient of a loss through `ibp_worst_logits`: given dL/dzhat (N, K), write dL/dparams
-    into `grads` (the model's flat layout). Activation derivatives take the flat side at the
-    kinks, as everywhere else."""
-    cache, mu, r, diff, A, y = ibp_cache
-    views = _param_views(model, grads)
-    W = model.dense[-1].W
-    n, k = len(y), W.shape[1]
-    rows = np.arange(n)
-    dm = -dzhat  # dL/dmargin, (N, K)
-    # centre term: margin_j = z_y - z_j of z = mu W + b
-    g_z = -dm
-    g_z[rows, y] += dm.sum(axis=1)
-    dW, db = views[-1]
-    dW[...] = mu.T @ g_z
-    db[...] = g_z.sum(axis=0)
-    g_mu = g_z @ W.T
-    # radius term: margin_j -= r . A[:, y, j], A = |W_y - W_j|
-    spread_grad = np.zeros((n, k * k), dm.dtype)
-    spread_grad[rows[:, None], y[:, None] * k + np.arange(k)] = -dm
-    H = len(W)
-    g_r = spread_grad @ A.reshape(H, k * k).T
-    dA = (r.T @ spread_grad).reshape(H, k, k) * np.sign(diff)
-    dW += dA.sum(axis=2) - dA.sum(axis=1)
-    for i in range(len(cache) - 1, -1, -1):
-        mu_in, r_in, l, u, absW = cache[i]
-        act, Wi = model.acts[i], model.dense[i].W
-        g_u = (g_mu + g_r) / 2 * act.grad(u)
-        g_l = (g_mu - g_r) / 2 * act.grad(l)
-        g_muz, g_rz = g_l + g_u, g_u - g_l
-        dW, db = views[i]
-        np.matmul(mu_in.T, g_muz, out=dW)
-        K.add_signed(dW, Wi, r_in.T @ g_rz)  # d|W|/dW = sign(W)
-        db[...] = g_muz.sum(axis=0)
-        if i:
-            g_mu, g_r = g_muz @ Wi.T, g_rz @ absW.T
-
-
-def _param_views(model: MLP, flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(W, b) views of a flat array laid out like model.params."""
-    out, at = [], 0
-    for layer in model.dense:
-        i, o = layer.W.shape
-        out.append((flat[at : at + i * o].reshape(i, o), flat[at + i * o : at + i * o + o]))
-        at += i * o + o
-    return out

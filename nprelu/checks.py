@@ -72,6 +72,26 @@ def check_beta(beta, where: str = "beta") -> float:
     return v
 
 
+def check_betas(beta, where: str = "beta") -> float | np.ndarray:
+    """One cap (a number, as in check_beta) or one cap per unit or channel: a 1-D array of
+    caps > 0 (inf allowed), returned as float64."""
+    if np.ndim(beta) == 0:
+        return check_beta(beta, where)
+    try:
+        arr = np.asarray(beta, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where} must be a number > 0 or an array of them, got "
+                         f"{type(beta).__name__}") from None
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{where} must be one number or a 1-D array of caps (one per unit or "
+                         f"channel), got an array of shape {arr.shape}")
+    if not np.all(arr > 0):  # also catches NaN
+        bad = arr[~(arr > 0)][0]
+        raise ValueError(f"{where} must be > 0 everywhere (a cap of 0 or less kills its unit), "
+                         f"got {bad!r} among {arr.size} caps")
+    return arr
+
+
 def check_hidden(hidden) -> tuple[int, ...]:
     """Hidden-layer sizes: a non-empty sequence of integers >= 1 (2.7 or True are refused)."""
     try:
@@ -87,10 +107,9 @@ def check_hidden(hidden) -> tuple[int, ...]:
     return tuple(int(h) for h in sizes)
 
 
-def check_caps(caps, n_hidden: int) -> dict[int, float | None]:
-    """{hidden layer number (1..n_hidden): beta > 0, or None / inf for no cap}.
-
-    Layer numbers are 1-based as in the paper (HL1, HL2, ...)."""
+def check_caps(caps, n_hidden: int) -> dict[int, float | np.ndarray | None]:
+    """{hidden layer number (1..n_hidden): beta > 0 (or one per unit), or None / inf for no
+    cap}. Layer numbers are 1-based as in the paper (HL1, HL2, ...)."""
     if caps is None:
         return {}
     if not isinstance(caps, Mapping):
@@ -104,7 +123,7 @@ def check_caps(caps, n_hidden: int) -> dict[int, float | None]:
         if beta is None or (_is_real(beta) and math.isinf(beta) and beta > 0):
             out[int(hl)] = None
         else:
-            out[int(hl)] = check_beta(beta, f"beta of HL{hl}")
+            out[int(hl)] = check_betas(beta, f"beta of HL{hl}")
     return out
 
 

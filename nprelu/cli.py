@@ -79,9 +79,10 @@ def cmd_train(args) -> None:
     from .files import check_writable
 
     check_writable(args.out)  # before training, not after it
-    model = nr.MLP(tuple(args.hidden), caps=parse_caps(args.cap), seed=args.seed)
-    x, y = nr.load_mnist_split("train", args.data)
-    x_test, y_test = nr.load_mnist_split("test", args.data)
+    model = nr.MLP(tuple(args.hidden), caps=parse_caps(args.cap), seed=args.seed,
+                   dataset=args.dataset)
+    x, y = nr.load_split_of(args.dataset, "train", args.data)
+    x_test, y_test = nr.load_split_of(args.dataset, "test", args.data)
     print(f"training {model} for {plural(args.epochs, 'epoch')}, batch "
           f"{args.batch_size}, lr {args.lr:g}, seed {args.seed}, "
           f"{plural(args.threads, 'BLAS thread')}")
@@ -102,9 +103,13 @@ def cmd_train(args) -> None:
 
 
 def _load(args):
+    """The model of args.model, with args.cap applied, checked to belong to args.dataset."""
     import nprelu as nr
 
-    model = nr.MLP.load(args.model)
+    model = nr.load_model(args.model)
+    if model.dataset != args.dataset:
+        raise ValueError(f"{args.model} was trained on {model.dataset}; evaluating it on "
+                         f"{args.dataset} would measure nothing. Use --dataset {model.dataset}")
     if args.cap:
         model.set_caps(parse_caps(args.cap))
     return model
@@ -114,7 +119,7 @@ def cmd_eval(args) -> None:
     import nprelu as nr
 
     model = _load(args)
-    x, y = nr.load_mnist_split("test", args.data)
+    x, y = nr.load_split_of(args.dataset, "test", args.data)
     print(f"{model}: test accuracy {100 * nr.accuracy(model, x, y):.2f} % "
           f"({len(x)} test images)")
 
@@ -144,7 +149,7 @@ def cmd_attack(args) -> None:
     opt = {k: default if getattr(args, k) is None else getattr(args, k)
            for k, (_, _, default, *_) in ATTACK_OPTIONS.items()}
     model = _load(args)
-    x_all, y_all = nr.load_mnist_split("test", args.data)
+    x_all, y_all = nr.load_split_of(args.dataset, "test", args.data)
     if args.n > len(x_all):
         raise ValueError(f"-n {args.n} is more than the {len(x_all)} test images")
     x, y = x_all[: args.n], y_all[: args.n]
@@ -218,13 +223,15 @@ def cmd_reproduce(args) -> None:
 
     reproduce(quick=args.quick, only=args.only, seeds=args.seeds, force=args.force,
               cw_samples=args.cw_samples, results=args.results, cache=args.cache,
-              threads=args.threads, workers=args.workers, scheduler=args.scheduler)
+              threads=args.threads, workers=args.workers, scheduler=args.scheduler,
+              dataset=args.dataset)
 
 
 def cmd_book(args) -> None:
     from .book import build
 
-    build(quick=args.quick, out=args.out, train=args.train, open_browser=args.open)
+    build(quick=args.quick, out=args.out, train=args.train, open_browser=args.open,
+          dataset=args.dataset)
 
 
 def cmd_bench(bench_args: list[str]) -> None:
@@ -249,17 +256,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def data_option(p):
+        p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist",
+                       help="the data to train on or evaluate with; a model is refused on "
+                            "another dataset than its own (default: mnist)")
         p.add_argument("--data", default=None, metavar="DIR",
-                       help="folder with the MNIST .gz files (default: data/mnist/ of this "
-                            "checkout, or $NPRELU_MNIST_DIR)")
+                       help="folder with the dataset's four .gz files (default: data/mnist/ or "
+                            "data/fashion-mnist/ of this checkout, or $NPRELU_MNIST_DIR / "
+                            "$NPRELU_FASHION_MNIST_DIR)")
 
     def cap_option(p, what):
         p.add_argument("--cap", nargs="+", metavar="HL=BETA",
                        help=f"{what}, e.g. --cap 2=0.1 (hidden layers numbered from 1; "
                             "default: no cap)")
 
-    p = sub.add_parser("train", help="train an MLP on MNIST and save it",
-                       description="Train an MLP on the 60000 MNIST training images.")
+    p = sub.add_parser("train", help="train an MLP on MNIST (or Fashion-MNIST) and save it",
+                       description="Train an MLP on the 60000 training images of the dataset.")
     p.add_argument("--hidden", type=positive_int, nargs="+", default=[392, 196], metavar="H",
                    help="hidden layer sizes (default: 392 196, the paper's general net)")
     cap_option(p, "cap hidden layers with a capped ReLU")
@@ -330,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="at the paper's settings, train models missing from the cache "
                         "(default: build those chapters at quick settings and say so)")
     p.add_argument("--open", action="store_true", help="open the index in a browser")
+    p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist",
+                   help="run the chapters on this dataset (default: mnist)")
     p.set_defaults(fn=cmd_book)
 
     p = sub.add_parser("bench", help="speed against PyTorch (benchmarks/bench.py)",

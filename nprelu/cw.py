@@ -43,7 +43,7 @@ import numpy as np
 
 from .checks import check_batch, check_count, check_number
 from .losses import cw_margin
-from .model import MLP
+from .network import Network
 from .optim import adam_step
 
 
@@ -61,7 +61,7 @@ class CWResult:
         return np.where(self.success[:, None], self.x_adv, 0).astype(self.x_adv.dtype)
 
 
-def black_image_class(model: MLP) -> int:
+def black_image_class(model: Network) -> int:
     """The class the net gives the all-zero image: what foolbox's CW returns for a failed input
     is counted as (see "two accountings" above)."""
     return int(model.predict(np.zeros((1, model.n_in), model.dtype))[0])
@@ -111,7 +111,7 @@ class Best:
             self.x[rows[better]] = xa[better]
 
 
-def minimise_for_c(model: MLP, x0: np.ndarray, y0: np.ndarray, c: np.ndarray, best: Best,
+def minimise_for_c(model: Network, x0: np.ndarray, y0: np.ndarray, c: np.ndarray, best: Best,
                    rows: np.ndarray, steps: int, lr: float, kappa: float, abort_early: bool
                    ) -> tuple[np.ndarray, int]:
     """Adam on w for a fixed c (m,), starting at the clean inputs x0 (m, D) with labels y0.
@@ -168,7 +168,7 @@ def next_c(c: np.ndarray, lower: np.ndarray, upper: np.ndarray, succeeded: np.nd
 
 
 def cw_l2(
-    model: MLP,
+    model: Network,
     x: np.ndarray,
     y: np.ndarray,
     steps: int = 10000,
@@ -188,7 +188,7 @@ def cw_l2(
     x, y = check_batch(model, x, y)
     steps = check_count(steps, "steps")
     binary_steps = check_count(binary_steps, "binary_steps")
-    batch = check_count(batch, "batch")
+    batch = model.chunk(check_count(batch, "batch"))
     lr = check_number(lr, "lr", positive=True)
     initial_c = check_number(initial_c, "initial_c", positive=True)
     kappa = check_number(kappa, "kappa", nonnegative=True)

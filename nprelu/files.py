@@ -5,10 +5,12 @@ over the target (`os.replace`, atomic on POSIX). A reader sees the old file or t
 never half of one; an interrupted run leaves no truncated file behind. The file gets the mode a
 plain `open(path, "w")` would give it (0666 minus the process umask), not mkstemp's 0600.
 
-Model file (.npz, never pickled): one array `meta` holding a JSON object, and the weights
-W0, b0, W1, b1, ... of each dense layer (W: (in, out), b: (out,)). `read_model_file` refuses a
-file that is not such an archive, lacks a key or an array, has a wrong shape, or holds NaN or
-infinite weights, and says which.
+Model file (.npz, never pickled): one array `meta` holding a JSON object, and the weights.
+- format 1, the paper's MLPs: W0, b0, W1, b1, ... of each dense layer (W: (in, out), b: (out,));
+- format 2, any network of layers: meta["layers"] lists each layer's config (nprelu.layers),
+  and "L{i}.{name}" holds parameter `name` of layer i (W, b, a learned cap's m).
+The readers refuse a file that is not such an archive, lacks a key or an array, has a wrong
+shape, or holds NaN or infinite weights, and say which; `read_any_model` returns the model.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # the MLP format; networks of layers are format 2
 META_KEYS = ("format_version", "hidden", "caps", "activation", "c", "seed", "n_in", "n_out")
+NETWORK_KEYS = ("format_version", "input_shape", "layers", "seed")
 
 
 class ModelFileError(ValueError):
@@ -96,18 +99,77 @@ def layer_shapes(n_in: int, hidden, n_out: int) -> list[tuple[int, int]]:
     return [(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1)]
 
 
-def write_model_file(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> Path:
+def write_model_file(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray],
+                     format_version: int = FORMAT_VERSION) -> Path:
     """Save `meta` (JSON-able) and named arrays as an uncompressed .npz, atomically."""
-    payload = {"meta": np.array(json.dumps(dict(meta, format_version=FORMAT_VERSION))),
+    payload = {"meta": np.array(json.dumps(dict(meta, format_version=format_version))),
                **arrays}
     return atomic_write(path, lambda f: np.savez(f, **payload))
 
 
-def read_model_file(path: str | os.PathLike) -> tuple[dict, list[tuple[np.ndarray, np.ndarray]]]:
-    """Read and fully check a model file. Returns (meta, [(W, b) per dense layer]).
+def _check_array(path: Path, name: str, a: np.ndarray, shape: tuple) -> None:
+    if a.shape != tuple(shape):
+        raise ModelFileError(f"{path}: {name} has shape {a.shape}, expected {tuple(shape)}")
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ModelFileError(f"{path}: {name} has dtype {a.dtype}, expected float")
+    bad = int(np.count_nonzero(~np.isfinite(a)))
+    if bad:
+        raise ModelFileError(f"{path}: {name} holds {bad} NaN or infinite weights; the "
+                             "model is broken (did its training diverge?)")
 
-    Never unpickles anything. Raises FileNotFoundError or ModelFileError naming what is wrong."""
-    path = Path(path)
+
+def read_any_model(path: str | os.PathLike):
+    """The model a file holds: an MLP (format 1) or a Network of layers (format 2)."""
+    from .model import MLP
+
+    meta, arrays = _open(Path(path))
+    if meta.get("format_version") == 2:
+        return _network_from(Path(path), meta, arrays)
+    return MLP.load(path)
+
+
+def _network_from(path: Path, meta: dict, arrays: dict):
+    """Check a format-2 file completely and build its network."""
+    from .layers import from_layer_config
+    from .network import Network
+
+    missing = [k for k in NETWORK_KEYS if k not in meta]
+    if missing:
+        raise ModelFileError(f"{path}: metadata lacks {', '.join(missing)}; the file is "
+                             "incomplete or from another program")
+    configs = meta["layers"]
+    if not isinstance(configs, list) or not configs:
+        raise ModelFileError(f"{path}: 'layers' must be a non-empty list of layer configs")
+    layers = []
+    for i, cfg in enumerate(configs):
+        try:
+            layers.append(from_layer_config(cfg))
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            raise ModelFileError(f"{path}: layer {i + 1} has a bad config ({err})") from None
+    try:
+        model = Network(layers, meta["input_shape"], meta["seed"],
+                        np.dtype(meta.get("dtype", "float32")), meta.get("dataset", "mnist"))
+    except (ValueError, TypeError) as err:
+        raise ModelFileError(f"{path}: the layers do not fit together: {err}") from None
+    wanted = {f"L{i}.{name}": shape for i, layer in enumerate(model.layers)
+              for name, shape in layer.params.items()}
+    missing, extra = sorted(wanted.keys() - arrays.keys()), sorted(arrays.keys() - wanted)
+    if missing:
+        raise ModelFileError(f"{path}: parameter arrays {', '.join(missing)} are missing")
+    if extra:
+        raise ModelFileError(f"{path}: unexpected arrays {', '.join(extra)} for its layers")
+    for i, layer in enumerate(model.layers):
+        for name, shape in layer.params.items():
+            key = f"L{i}.{name}"
+            _check_array(path, f"{key} (layer {i + 1}, {layer.kind})", arrays[key], shape)
+            (getattr(layer, name) if name in ("W", "b") else getattr(layer.act, name))[...] = \
+                arrays[key]
+    return model
+
+
+def _open(path: Path) -> tuple[dict, dict]:
+    """The JSON metadata and the arrays of a model file, checked as an archive. Never
+    unpickles anything. Raises FileNotFoundError or ModelFileError naming what is wrong."""
     if not path.exists():
         raise FileNotFoundError(f"no model file at {path}")
     if path.is_dir():
@@ -136,13 +198,26 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, list[tuple[np.ndarra
         raise ModelFileError(f"{path} is damaged or not an nprelu model file: {err}") from None
     if not isinstance(meta, dict):
         raise ModelFileError(f"{path}: 'meta' is not a JSON object")
+    if "format_version" not in meta:
+        raise ModelFileError(f"{path}: metadata lacks format_version; the file is incomplete "
+                             "or from another program")
+    if meta.get("format_version") not in (FORMAT_VERSION, 2):
+        raise ModelFileError(f"{path}: model format {meta.get('format_version')!r}, this "
+                             f"nprelu reads formats {FORMAT_VERSION} and 2")
+    return meta, arrays
+
+
+def read_model_file(path: str | os.PathLike) -> tuple[dict, list[tuple[np.ndarray, np.ndarray]]]:
+    """Read and fully check an MLP file (format 1). Returns (meta, [(W, b) per dense layer]);
+    a format-2 file gives its meta and no layers (the caller refuses it)."""
+    path = Path(path)
+    meta, arrays = _open(path)
+    if meta.get("format_version") == 2:
+        return meta, []
     missing = [k for k in META_KEYS if k not in meta]
     if missing:
         raise ModelFileError(f"{path}: metadata lacks {', '.join(missing)}; the file is "
                              "incomplete or from another program")
-    if meta["format_version"] != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: model format {meta['format_version']!r}, this nprelu "
-                             f"reads format {FORMAT_VERSION}")
     try:
         shapes = layer_shapes(int(meta["n_in"]), [int(h) for h in meta["hidden"]],
                               int(meta["n_out"]))
@@ -162,12 +237,7 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, list[tuple[np.ndarra
         if W.shape != (n_in, n_out) or b.shape != (n_out,):
             raise ModelFileError(f"{path}: layer {i} has W {W.shape} and b {b.shape}, expected "
                                  f"{(n_in, n_out)} and {(n_out,)}")
-        for name, a in ((f"W{i}", W), (f"b{i}", b)):
-            if not np.issubdtype(a.dtype, np.floating):
-                raise ModelFileError(f"{path}: {name} has dtype {a.dtype}, expected float")
-            bad = int(np.count_nonzero(~np.isfinite(a)))
-            if bad:
-                raise ModelFileError(f"{path}: {name} holds {bad} NaN or infinite weights; the "
-                                     "model is broken (did its training diverge?)")
+        _check_array(path, f"W{i}", W, (n_in, n_out))
+        _check_array(path, f"b{i}", b, (n_out,))
         layers.append((W, b))
     return meta, layers

@@ -9,7 +9,8 @@ loops. They run on float32 (models, attacks) and on float64 (gradient-check test
 update keeps every scalar float32 (the caller passes np.float32), because a float64 promotion
 there was measured several times slower; the activation kernels compute in float64 registers and
 store in the array's dtype, which is exact for the capped ReLU and costs nothing measurable.
-Large matrix products are not here: they go to BLAS through numpy's matmul, which is faster.
+Large matrix products are not here: they go to BLAS through numpy's matmul, which is faster;
+a convolution is one such product between the unfolded patches (`im2col`) and the kernels.
 
 The activation kernels (capped ReLU, scaled sigmoid) fuse the bias add with the activation
 (forward) and the activation's derivative with the bias gradient (backward); the scaled tanh,
@@ -29,30 +30,51 @@ from numba import njit
 def _capped_relu_forward(z, b, beta, a):
     """z += b, then a = max(0, min(z, beta)), in place on a mini-batch (beta = inf: ReLU).
 
-    z: (N, H) holds x @ W on entry and z = x @ W + b on exit; b: (H,); a: (N, H) output."""
+    z: (N, H) holds x @ W on entry and z = x @ W + b on exit; b: (H,); beta: (H,), one cap per
+    unit (the same value everywhere for a layer with one cap); a: (N, H) output."""
     n, h = z.shape
     for i in range(n):
         for j in range(h):
             v = z[i, j] + b[j]
             z[i, j] = v
-            a[i, j] = max(0.0, min(v, beta))
+            a[i, j] = max(0.0, min(v, beta[j]))
 
 
 def _capped_relu_backward(z, da, beta, dz, db, want_db):
     """dz = da * a'(z) with a'(z) = 1 on 0 < z < beta and 0 elsewhere (both kinks take the flat
     side, as ReLU6 in PyTorch does); if want_db, db = sum over the batch of dz.
 
-    z, da, dz: (N, H); db: (H,). beta = inf gives ReLU's derivative (1 on z > 0). db is summed
-    row by row from dz, which holds exact float32 values (da or 0)."""
+    z, da, dz: (N, H); beta: (H,); db: (H,). beta = inf gives ReLU's derivative (1 on z > 0).
+    db is summed row by row from dz, which holds exact float32 values (da or 0)."""
     n, h = z.shape
     for i in range(n):
         for j in range(h):
             v = z[i, j]
-            dz[i, j] = da[i, j] if (v > 0.0 and v < beta) else 0.0
+            dz[i, j] = da[i, j] if (v > 0.0 and v < beta[j]) else 0.0
     if want_db:
         db[:] = dz[0]
         for i in range(1, n):
             db += dz[i]
+
+
+def _learned_cap_backward(z, da, m, dz, dm):
+    """The learned cap a = min(max(z, 0), max(m, 0)) (D-ReLU), one m per unit: dz = da * da/dz
+    and dm = sum over the batch of da * da/dm.
+
+    da/dz = 1 on 0 < z < max(m, 0), else 0 (the flat side at both kinks, as the capped ReLU);
+    da/dm = 1 where z > m > 0 (the unit sits on its cap), else 0: at z = m exactly neither z
+    nor m gets the gradient, and a cap m <= 0 (the unit is off) gets none.
+    z, da, dz: (N, H); m, dm: (H,); dm is overwritten."""
+    n, h = z.shape
+    for j in range(h):
+        dm[j] = 0.0
+    for i in range(n):
+        for j in range(h):
+            v = z[i, j]
+            cap = max(m[j], 0.0)
+            dz[i, j] = da[i, j] if (v > 0.0 and v < cap) else 0.0
+            if v > m[j] and m[j] > 0.0:
+                dm[j] += da[i, j]
 
 
 def _sigmoid_forward(z, b, c, a):
@@ -184,8 +206,98 @@ def _step_project(x_adv, g, x0, step, eps):
             x_adv[i, j] = min(max(xij, lo), hi)
 
 
+# ----------------------------------------------------------------------------- convolution
+def _im2col(x, k, stride, pad, cols):
+    """Unfold the k x k patches of x (N, C, H, W) into the rows of cols (N*OH*OW, C*k*k): row
+    (n, p, q) holds the patch whose top-left corner is at (p*stride - pad, q*stride - pad),
+    column (c, u, v) its pixel (u, v) of channel c; pixels outside the image (zero padding)
+    are 0. OH = (H + 2 pad - k) // stride + 1, OW likewise. A convolution is then one matrix
+    product: cols @ W.reshape(C_out, C*k*k).T."""
+    n, c, h, w = x.shape
+    oh = (h + 2 * pad - k) // stride + 1
+    ow = (w + 2 * pad - k) // stride + 1
+    for i in range(n):
+        for p in range(oh):
+            for q in range(ow):
+                r = (i * oh + p) * ow + q
+                for ch in range(c):
+                    for u in range(k):
+                        hi = p * stride - pad + u
+                        for v in range(k):
+                            wi = q * stride - pad + v
+                            col = (ch * k + u) * k + v
+                            if 0 <= hi < h and 0 <= wi < w:
+                                cols[r, col] = x[i, ch, hi, wi]
+                            else:
+                                cols[r, col] = 0.0
+
+
+def _col2im(cols, k, stride, pad, dx):
+    """The transpose of _im2col: add every entry of cols (N*OH*OW, C*k*k) back onto the pixel
+    of dx (N, C, H, W) it was copied from (padding entries are dropped). dx is overwritten.
+    Used for the input gradient of a convolution: dL/dx = col2im(dL/dcols)."""
+    n, c, h, w = dx.shape
+    oh = (h + 2 * pad - k) // stride + 1
+    ow = (w + 2 * pad - k) // stride + 1
+    dx[:] = 0.0
+    for i in range(n):
+        for p in range(oh):
+            for q in range(ow):
+                r = (i * oh + p) * ow + q
+                for ch in range(c):
+                    for u in range(k):
+                        hi = p * stride - pad + u
+                        if hi < 0 or hi >= h:
+                            continue
+                        for v in range(k):
+                            wi = q * stride - pad + v
+                            if 0 <= wi < w:
+                                dx[i, ch, hi, wi] += cols[r, (ch * k + u) * k + v]
+
+
+def _maxpool_forward(x, k, out, arg):
+    """k x k max-pooling with stride k (floor: a last row or column that does not fill a window
+    is dropped, as in PyTorch): out[n, c, p, q] = max of the window, arg = the window position
+    u * k + v of that max. Ties: the first maximum in row-major order wins (strictly greater
+    replaces), so the gradient goes to exactly one input. x (N, C, H, W); out, arg
+    (N, C, H // k, W // k)."""
+    n, c, oh, ow = out.shape
+    for i in range(n):
+        for ch in range(c):
+            for p in range(oh):
+                for q in range(ow):
+                    best = x[i, ch, p * k, q * k]
+                    at = 0
+                    for u in range(k):
+                        for v in range(k):
+                            val = x[i, ch, p * k + u, q * k + v]
+                            if val > best:
+                                best = val
+                                at = u * k + v
+                    out[i, ch, p, q] = best
+                    arg[i, ch, p, q] = at
+
+
+def _maxpool_backward(dout, arg, k, dx):
+    """Route each window's gradient to the input that was its maximum (arg from the forward
+    pass); every other input of the window gets 0. dx (N, C, H, W) is overwritten."""
+    n, c, oh, ow = dout.shape
+    dx[:] = 0.0
+    for i in range(n):
+        for ch in range(c):
+            for p in range(oh):
+                for q in range(ow):
+                    at = arg[i, ch, p, q]
+                    dx[i, ch, p * k + at // k, q * k + at % k] += dout[i, ch, p, q]
+
+
 capped_relu_forward = njit(cache=True, error_model="numpy")(_capped_relu_forward)
 capped_relu_backward = njit(cache=True, error_model="numpy")(_capped_relu_backward)
+learned_cap_backward = njit(cache=True, error_model="numpy")(_learned_cap_backward)
+im2col = njit(cache=True, error_model="numpy")(_im2col)
+col2im = njit(cache=True, error_model="numpy")(_col2im)
+maxpool_forward = njit(cache=True, error_model="numpy")(_maxpool_forward)
+maxpool_backward = njit(cache=True, error_model="numpy")(_maxpool_backward)
 sigmoid_forward = njit(cache=True, error_model="numpy")(_sigmoid_forward)
 sigmoid_backward = njit(cache=True, error_model="numpy")(_sigmoid_backward)
 softmax_xent = njit(cache=True, error_model="numpy")(_softmax_xent)
@@ -199,6 +311,11 @@ step_project = njit(cache=True, error_model="numpy")(_step_project)
 TWINS = {
     "capped_relu_forward": (_capped_relu_forward, capped_relu_forward),
     "capped_relu_backward": (_capped_relu_backward, capped_relu_backward),
+    "learned_cap_backward": (_learned_cap_backward, learned_cap_backward),
+    "im2col": (_im2col, im2col),
+    "col2im": (_col2im, col2im),
+    "maxpool_forward": (_maxpool_forward, maxpool_forward),
+    "maxpool_backward": (_maxpool_backward, maxpool_backward),
     "sigmoid_forward": (_sigmoid_forward, sigmoid_forward),
     "sigmoid_backward": (_sigmoid_backward, sigmoid_backward),
     "softmax_xent": (_softmax_xent, softmax_xent),

@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import check_batch, check_images
-from .model import MLP
+from .network import Network
 
 
-def accuracy(model: MLP, x: np.ndarray, y: np.ndarray) -> float:
+def accuracy(model: Network, x: np.ndarray, y: np.ndarray) -> float:
     """Share of inputs classified correctly, in [0, 1]."""
     x, y = check_batch(model, x, y)
     return float((model.predict(x) == y).mean())
 
 
-def success_rate(model: MLP, x: np.ndarray, x_adv: np.ndarray, y: np.ndarray) -> float:
+def success_rate(model: Network, x: np.ndarray, x_adv: np.ndarray, y: np.ndarray) -> float:
     """Share of the correctly classified clean inputs whose adversarial version is misclassified
     (nan when no input is classified correctly)."""
     x, y = check_batch(model, x, y)
@@ -27,7 +27,7 @@ def success_rate(model: MLP, x: np.ndarray, x_adv: np.ndarray, y: np.ndarray) ->
     return float((model.predict(x_adv[clean_ok]) != y[clean_ok]).mean())
 
 
-def attack_report(model: MLP, x: np.ndarray, y: np.ndarray, x_adv: np.ndarray
+def attack_report(model: Network, x: np.ndarray, y: np.ndarray, x_adv: np.ndarray
                   ) -> dict[str, float]:
     """The three numbers of Figs. 4-6, in %: standard accuracy on x ("clean"), accuracy on the
     adversarial x_adv ("robust", as the paper computes it) and the attack's success rate (as
@@ -39,7 +39,7 @@ def attack_report(model: MLP, x: np.ndarray, y: np.ndarray, x_adv: np.ndarray
             "success": 100 * float((~ok_adv[ok]).mean()) if ok.any() else float("nan")}
 
 
-def layer_distances(model: MLP, x: np.ndarray, x_adv: np.ndarray) -> list[dict[str, float]]:
+def layer_distances(model: Network, x: np.ndarray, x_adv: np.ndarray) -> list[dict[str, float]]:
     """Per hidden layer: mean over samples of the L-inf and L2 distance between its output on
     the clean and on the adversarial input (Fig. 1). Returns [{"linf": .., "l2": ..}, ...]."""
     out = []
@@ -50,7 +50,7 @@ def layer_distances(model: MLP, x: np.ndarray, x_adv: np.ndarray) -> list[dict[s
     return out
 
 
-def sensitivity_map(model: MLP, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sensitivity_map(model: Network, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Eq. (2): smap = max(0, dZ_t/dx * sum_{c != t} dZ_c/dx), elementwise, on the logits Z.
 
     x: (N, D); t: (N,) target (true) classes. Returns the maps (N, D) and their sums (N,).
@@ -66,7 +66,7 @@ def sensitivity_map(model: MLP, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarra
     return smap, smap.sum(axis=1)
 
 
-def robust_accuracy(model: MLP, x: np.ndarray, x_adv: np.ndarray, y: np.ndarray) -> float:
+def robust_accuracy(model: Network, x: np.ndarray, x_adv: np.ndarray, y: np.ndarray) -> float:
     """Share of inputs classified correctly both clean and after the attack (so it can never
     exceed clean accuracy, even if an attack happens to fix a misclassified input)."""
     x, y = check_batch(model, x, y)

@@ -2,13 +2,14 @@
 
     x (N, 784) -> [Dense -> activation] * L -> Dense -> logits Z (N, 10)
 
-Hidden layers are numbered from 1 as in the paper (HL1, HL2, ...). `caps` maps a hidden-layer
-number to its cap beta; a hidden layer without a cap is a plain ReLU. Softmax is not part of the
-model: losses take logits.
+An MLP is a Network (nprelu.network) of Dense layers, each hidden one with its activation
+(nprelu.layers): the forward and backward passes, the flat parameter buffer, input gradients
+and losses are the Network's. This module adds what the paper's nets need on top: the
+constructor by hidden sizes and caps, and the model file the paper's nets have always had.
 
-Every parameter lives in one flat float32 buffer (`params`) and every gradient in another
-(`grads`); each layer's W, b, dW, db are views into them. Adam then updates the whole model in
-one kernel call, and nothing is copied between steps.
+Hidden layers are numbered from 1 as in the paper (HL1, HL2, ...). `caps` maps a hidden-layer
+number to its cap beta (one number, or one per unit); a hidden layer without a cap is a plain
+ReLU. Softmax is not part of the model: losses take logits.
 
 Methods that take images validate them (shape, dtype, finite, in [0, 1]; see nprelu.checks).
 Loops that call them thousands of times on data they already validated pass `check=False`.
@@ -22,26 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from . import blas
-from .activations import Activation, CappedReLU, ScaledSigmoid, ScaledTanh
-from .checks import (
-    check_caps,
-    check_choice,
-    check_count,
-    check_hidden,
-    check_images,
-    check_labels,
-    check_number,
-    check_seed,
-)
-from .files import layer_shapes, read_model_file, write_model_file
+from .activations import CappedReLU, ScaledSigmoid, ScaledTanh
+from .checks import check_choice, check_count, check_hidden, check_number
 from .layers import Dense
-from .losses import softmax_cross_entropy
+from .network import Network
 from .version import VERSION
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
 
 
-class MLP:
+class MLP(Network):
     """A dense network with (capped) ReLU or scaled sigmoid/tanh hidden layers.
 
     MLP(hidden=(392, 196), caps={2: 0.1}, seed=0) is the paper's "general" net capped at HL2.
@@ -57,66 +48,49 @@ class MLP:
         n_in: int = 784,
         n_out: int = 10,
         dtype=np.float32,
+        dataset: str = "mnist",
     ):
         self.hidden = check_hidden(hidden)
         self.activation = check_choice(activation, "activation", ACTIVATIONS)
         self.c = check_number(c, "c", positive=True)
-        self.seed = check_seed(seed)
-        self.n_in, self.n_out = check_count(n_in, "n_in"), check_count(n_out, "n_out", 2)
-        self.dtype = np.dtype(dtype)
-
-        shapes = layer_shapes(self.n_in, self.hidden, self.n_out)
-        total = sum(i * o + o for i, o in shapes)
-        self.params = np.zeros(total, self.dtype)
-        self.grads = np.zeros(total, self.dtype)
-        self.dense: list[Dense] = []
-        at = 0
-        for i, o in shapes:
-            views = []
-            for buf in (self.params, self.grads):
-                W = buf[at : at + i * o].reshape(i, o)
-                b = buf[at + i * o : at + i * o + o]
-                views.append((W, b))
-            (W, b), (dW, db) = views
-            self.dense.append(Dense(W, b, dW, db))
-            at += i * o + o
-        rng = np.random.default_rng(self.seed)
-        for layer in self.dense:
-            layer.glorot_(rng)
-
+        n_in, n_out = check_count(n_in, "n_in"), check_count(n_out, "n_out", 2)
         make = {"relu": CappedReLU, "sigmoid": ScaledSigmoid, "tanh": ScaledTanh}[activation]
-        self.acts: list[Activation] = [
-            make() if activation == "relu" else make(self.c) for _ in self.hidden]
-        self.caps: dict[int, float] = {}
+        sizes = (n_in, *self.hidden, n_out)
+        layers = [Dense(sizes[i], sizes[i + 1],
+                        (make() if activation == "relu" else make(self.c))
+                        if i < len(self.hidden) else None)
+                  for i in range(len(sizes) - 1)]
+        super().__init__(layers, (n_in,), seed, dtype, dataset)
         self.set_caps(caps or {})
 
+    @property
+    def dense(self) -> list[Dense]:
+        """The dense layers, HL1 ... HLL and the logits layer."""
+        return self.layers
+
     # ------------------------------------------------------------------ configuration
-    def set_caps(self, caps: dict[int, float | None]) -> MLP:
+    def set_caps(self, caps: dict) -> MLP:
         """Change beta of the given hidden layers (1-based); None or inf removes a cap.
 
         Layers not named keep their current activation. Returns self."""
-        caps = check_caps(caps, len(self.hidden))
         if caps and self.activation != "relu":
             raise ValueError("caps apply to ReLU networks only; this one uses " + self.activation)
-        for hl, beta in caps.items():
-            if beta is None:
-                self.acts[hl - 1] = CappedReLU()
-                self.caps.pop(hl, None)
-            else:
-                self.acts[hl - 1] = CappedReLU(beta)
-                self.caps[hl] = beta
-        return self
+        return super().set_caps(caps)
 
     def config(self) -> dict:
-        return {
-            "hidden": list(self.hidden),
-            "caps": {str(k): v for k, v in sorted(self.caps.items())},
-            "activation": self.activation,
-            "c": self.c,
-            "seed": self.seed,
-            "n_in": self.n_in,
-            "n_out": self.n_out,
-        }
+        caps = {str(k): (v.tolist() if isinstance(v, np.ndarray) else v)
+                for k, v in sorted(self.caps.items())}
+        return {"hidden": list(self.hidden), "caps": caps, "activation": self.activation,
+                "c": self.c, "seed": self.seed, "n_in": self.n_in, "n_out": self.n_out,
+                "dataset": self.dataset}
+
+    @classmethod
+    def from_config(cls, config: dict, dtype=np.float32) -> MLP:
+        caps = {int(k): (np.asarray(v) if isinstance(v, list) else v)
+                for k, v in config["caps"].items()}
+        return cls(tuple(config["hidden"]), caps, config["activation"], config["c"],
+                   config["seed"], config["n_in"], config["n_out"], dtype,
+                   config.get("dataset", "mnist"))
 
     def __repr__(self) -> str:
         pairs = enumerate(zip(self.hidden, self.acts))
@@ -125,8 +99,7 @@ class MLP:
 
     def copy(self, dtype=None) -> MLP:
         """An independent copy with the same weights, in `dtype` (default: this model's)."""
-        twin = MLP(self.hidden, dict(self.caps), self.activation, self.c, self.seed,
-                   self.n_in, self.n_out, self.dtype if dtype is None else dtype)
+        twin = MLP.from_config(self.config(), self.dtype if dtype is None else dtype)
         twin.params[...] = self.params
         return twin
 
@@ -135,107 +108,11 @@ class MLP:
         copied apart (a worker process receives a model that trains like the original)."""
         return (_rebuild, (self.config(), str(self.dtype), self.params))
 
-    # ------------------------------------------------------------------ forward / backward
-    def forward(self, x: np.ndarray, check: bool = True) -> tuple[np.ndarray, list]:
-        """Logits (N, n_out) and the cache [(x_in, z, a) per hidden layer] for backward."""
-        if check:
-            x = check_images(x, self.n_in).astype(self.dtype, copy=False)
-        cache = []
-        h = x
-        for layer, act in zip(self.dense[:-1], self.acts):
-            z = h @ layer.W  # BLAS; the bias is added by the fused kernel below
-            a = np.empty_like(z)
-            act.forward(z, layer.b, a)
-            cache.append((h, z, a))
-            h = a
-        logits = self.dense[-1].forward(h)
-        return logits, cache
-
-    def backward(
-        self, cache: list, dlogits: np.ndarray, param_grads: bool = True, input_grad: bool = True,
-        bpda: bool = False,
-    ) -> np.ndarray | None:
-        """Backpropagate dL/dlogits (N, n_out). Writes dL/dparams into `self.grads` when
-        `param_grads`; returns dL/dx (N, n_in) when `input_grad`, else None.
-
-        bpda=True is the straight-through surrogate of the gradient-masking audit: each
-        activation's backward gets straight_through=True, which makes a capped ReLU pass the
-        gradient of a plain ReLU (the forward pass in `cache` kept the caps)."""
-        last = self.dense[-1]
-        da = last.backward(cache[-1][2], dlogits, param_grads)
-        for i in range(len(self.acts) - 1, -1, -1):
-            x_in, z, a = cache[i]
-            layer = self.dense[i]
-            dz = np.empty_like(z)
-            self.acts[i].backward(z, a, da, dz, layer.db, param_grads, straight_through=bpda)
-            if i == 0 and not input_grad:
-                if param_grads:
-                    np.matmul(x_in.T, dz, out=layer.dW)
-                return None
-            da = layer.backward(x_in, dz, param_grads, db_done=True)
-        return da
-
-    # ------------------------------------------------------------------ conveniences
-    def logits(self, x: np.ndarray, batch: int = 4096) -> np.ndarray:
-        x = check_images(x, self.n_in).astype(self.dtype, copy=False)
-        return np.concatenate([self.forward(x[i : i + batch], check=False)[0]
-                               for i in range(0, len(x), batch)])
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Predicted class (N,) int64."""
-        return self.logits(x).argmax(axis=1)
-
-    def hidden_outputs(self, x: np.ndarray) -> list[np.ndarray]:
-        """Output of HL1, HL2, ... after the activation, each (N, H_l)."""
-        return [a for (_, _, a) in self.forward(x)[1]]
-
-    def loss(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Per-sample softmax cross-entropy (N,)."""
-        logits, _ = self.forward(x)
-        return softmax_cross_entropy(logits, check_labels(y, len(logits), self.n_out))[0]
-
-    def input_gradient(self, x: np.ndarray, y: np.ndarray, check: bool = True
-                       ) -> tuple[np.ndarray, np.ndarray]:
-        """Per-sample loss (N,) and d(sum_n loss_n)/dx (N, n_in): row n is d loss_n / d x_n.
-
-        check=False skips validating x and y, for attack loops that checked them once (the
-        isfinite scan of a 4096-image batch at every PGD iteration is 2 % of PGD)."""
-        if check:
-            x = check_images(x, self.n_in).astype(self.dtype, copy=False)
-            y = check_labels(y, len(x), self.n_out)
-        logits, cache = self.forward(x, check=False)
-        loss, dlogits = softmax_cross_entropy(logits, y)
-        return loss, self.backward(cache, dlogits, param_grads=False)
-
-    def logit_jacobian(self, x: np.ndarray) -> np.ndarray:
-        """dZ_k/dx for every class k: (N, n_out, n_in), one backward pass per class."""
-        logits, cache = self.forward(x)
-        jac = np.empty((len(logits), self.n_out, self.n_in), self.dtype)
-        for k in range(self.n_out):
-            onehot = np.zeros_like(logits)
-            onehot[:, k] = 1
-            jac[:, k] = self.backward(cache, onehot, param_grads=False)
-        return jac
-
-    def loss_and_param_grads(self, x: np.ndarray, y: np.ndarray, check: bool = True
-                             ) -> tuple[float, np.ndarray]:
-        """Mean cross-entropy over the batch, and fill `self.grads` with its gradient.
-
-        Returns (mean loss, logits). check=False: the training loop validated the whole
-        dataset once and calls this 1875 times per epoch (at batch 32), where the checks would
-        cost ~10 % of an epoch."""
-        if check:
-            x = check_images(x, self.n_in).astype(self.dtype, copy=False)
-            y = check_labels(y, len(x), self.n_out)
-        logits, cache = self.forward(x, check=False)
-        loss, dlogits = softmax_cross_entropy(logits, y)
-        dlogits *= self.dtype.type(1.0 / len(logits))
-        self.backward(cache, dlogits, param_grads=True, input_grad=False)
-        return float(loss.sum()) / len(loss), logits
-
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
         """Write weights and JSON metadata to an .npz file, atomically (temp file + rename)."""
+        from .files import write_model_file
+
         meta = dict(self.config(), dtype=str(self.dtype), nprelu_version=VERSION,
                     blas=blas.describe())  # the kernel that computed the weights, for reading
         arrays = {}
@@ -246,19 +123,15 @@ class MLP:
     @classmethod
     def load(cls, path: str | os.PathLike) -> MLP:
         """Load a model saved by `save`, after checking the file completely (nprelu.files)."""
+        from .files import ModelFileError, read_model_file
+
         meta, layers = read_model_file(path)
+        if meta.get("format_version") == 2:
+            raise ModelFileError(f"{path} holds a network of layers, not an MLP: load it with "
+                                 "nprelu.load_model (or Network.load)")
         try:
-            model = cls(
-                hidden=tuple(meta["hidden"]),
-                caps={int(k): v for k, v in meta["caps"].items()},
-                activation=meta["activation"],
-                c=meta["c"],
-                seed=meta["seed"],
-                n_in=meta["n_in"],
-                n_out=meta["n_out"],
-                dtype=np.dtype(meta.get("dtype", "float32")),
-            )
-        except (ValueError, TypeError, AttributeError) as err:
+            model = cls.from_config(meta, np.dtype(meta.get("dtype", "float32")))
+        except (ValueError, TypeError, AttributeError, KeyError) as err:
             raise ValueError(f"{path}: bad model metadata: {err}") from None
         for layer, (W, b) in zip(model.dense, layers):
             layer.W[...], layer.b[...] = W, b
@@ -266,8 +139,6 @@ class MLP:
 
 
 def _rebuild(config: dict, dtype: str, params: np.ndarray) -> MLP:
-    caps = {int(k): v for k, v in config["caps"].items()}
-    model = MLP(config["hidden"], caps, config["activation"], config["c"], config["seed"],
-                config["n_in"], config["n_out"], np.dtype(dtype))
+    model = MLP.from_config(config, np.dtype(dtype))
     model.params[...] = params
     return model

@@ -124,7 +124,7 @@ def select(only: str | None) -> list[str]:
 def reproduce(quick: bool = False, only: str | None = None, seeds=(0,), force: bool = False,
               cw_samples: int | None = None, results=None, cache=None,
               threads: int | None = None, workers: int | None = None,
-              scheduler: str | None = None) -> Path:
+              scheduler: str | None = None, dataset: str = "mnist") -> Path:
     """Run the chapters (all, or `only` = "ch4,ch8"); return the path of results/README.md.
 
     Without `workers` or `scheduler`: one chapter after the other, every task in this process.
@@ -136,7 +136,7 @@ def reproduce(quick: bool = False, only: str | None = None, seeds=(0,), force: b
         raise ValueError("give either --workers (a local cluster) or --scheduler (an existing "
                          "one), not both")
     make = dict(quick=quick, seeds=seeds, force=force, results=results, cache=cache,
-                cw_samples=cw_samples, blas_threads=threads)
+                cw_samples=cw_samples, blas_threads=threads, dataset=dataset)
     t_all = time.perf_counter()
     work = 0  # models trained and records computed by this run
     if workers is None and scheduler is None:
@@ -180,8 +180,8 @@ def _note_run(ctx: Context, keys: list[str], seconds: float, workers, scheduler)
 
 def _announce(ctx: Context, keys: list[str], how: str) -> None:
     say(f"running {plural(len(keys), 'chapter')} {how}, at "
-        f"{'quick' if ctx.settings.quick else 'paper'} settings, seeds {list(ctx.seeds)}; "
-        f"results in {ctx.results}, models in {ctx.store.cache}")
+        f"{'quick' if ctx.settings.quick else 'paper'} settings, on {ctx.dataset}, seeds "
+        f"{list(ctx.seeds)}; results in {ctx.results}, models in {ctx.store.cache}")
     say(blas.announcement())
 
 
@@ -260,7 +260,8 @@ def write_readme(ctx: Context, total: float | None = None, rss_mib: float | None
     merged = json.loads(tpath.read_text()) if tpath.exists() else {}
     this_run = (f"; this run {total:.0f} s, peak RSS {rss_mib:.0f} MiB" if total is not None
                 else "")
-    mode = "quick (smoke-test settings, NOT the paper's)" if s.quick else "full (paper settings)"
+    mode = ("quick (smoke-test settings, NOT the paper's)" if s.quick else
+            "full (paper settings)") + ("" if ctx.dataset == "mnist" else f", on {ctx.dataset}")
     lines = [
         "# Results",
         "",

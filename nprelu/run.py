@@ -30,7 +30,7 @@ import numpy as np
 
 from . import blas
 from .checks import check_count
-from .data import load_mnist_split
+from .data import DATASETS, check_dataset, load_split_of
 from .files import atomic_write_bytes
 from .model import MLP
 from .paper import Settings
@@ -107,7 +107,7 @@ class RunState:
         self.records: dict[str, tuple[dict, object]] = {}  # name -> (config, future) this run
         self.fresh: set[str] = set()
         self.computed: set[str] = set()
-        self.train_data = None
+        self.train_data: dict = {}  # dataset -> (images, labels) as the executor holds them
         self.lock = threading.RLock()  # chapters may share a run from several threads
 
     def drain(self) -> None:
@@ -152,6 +152,7 @@ class Context:
     name: str = "chapter"
     interactive: bool = False
     allow_training: bool = True
+    dataset: str = "mnist"  # the data every model of this run trains and is evaluated on
     work_done: int = 0  # models trained + records computed for this chapter (not read back)
     log: Callable[[str], None] | None = None  # where record lines go (default: stdout)
 
@@ -165,12 +166,12 @@ class Context:
     # ---------------------------------------------------------------- data
     def test_set(self) -> tuple[np.ndarray, np.ndarray]:
         """The first settings.n_test test images (float32 (N, 784) in [0, 1]) and labels."""
-        x, y = load_mnist_split("test")
+        x, y = load_split_of(self.dataset, "test")
         return x[: self.settings.n_test], y[: self.settings.n_test]
 
     def train_set(self) -> tuple[np.ndarray, np.ndarray]:
         """The first settings.n_train training images and labels."""
-        x, y = load_mnist_split("train")
+        x, y = load_split_of(self.dataset, "train")
         return x[: self.settings.n_train], y[: self.settings.n_train]
 
     # ---------------------------------------------------------------- models
@@ -181,7 +182,7 @@ class Context:
         settings.adv_epochs. Keyword arguments set any other Spec field (epochs included)."""
         s = self.settings
         caps = tuple(sorted((int(h), float(b)) for h, b in (caps or {}).items()))
-        kw = {"epochs": s.epochs, **kw}
+        kw = {"epochs": s.epochs, "dataset": self.dataset, **kw}
         spec = Spec(tuple(hidden), caps, seed=seed, n_train=s.n_train, adv=adv,
                     adv_epochs=s.adv_epochs if adv else 0, blas_threads=s.blas_threads, **kw)
         if self.executor.eager and self.allow_training:
@@ -235,9 +236,10 @@ class Context:
                                 f"{training_estimate(spec)}")
         base = self._model_future(spec.clean) if spec.adv else None
         base_model = ex.submit(_first, base) if base is not None else None
-        if ex.train_data is None:
-            ex.train_data = tuple(ex.put(a) for a in load_mnist_split("train"))
-        x, y = ex.train_data
+        if spec.dataset not in ex.train_data:
+            ex.train_data[spec.dataset] = tuple(ex.put(a)
+                                                for a in load_split_of(spec.dataset, "train"))
+        x, y = ex.train_data[spec.dataset]
         future = ex.submit(train_task, spec, x, y, base_model, ex.verbose_training,
                            label=f"train {spec.label()}")
         ex.models[key] = future
@@ -384,16 +386,20 @@ def in_notebook() -> bool:
 
 
 def make_context(quick: bool, seeds=(0,), force: bool = False, results=None, cache=None,
-                 name: str = "chapter", executor=None, **overrides) -> Context:
+                 name: str = "chapter", executor=None, dataset: str = "mnist",
+                 **overrides) -> Context:
     """A context with the quick or the paper's settings (overrides: Settings fields).
 
-    Outputs go to results/ (results/quick/ for quick runs) and models to .cache/models[-quick],
+    Outputs go to results/ (results/quick/ for quick runs; then fashion-mnist/ inside for that
+    dataset) and models to .cache/models[-quick] (the dataset is part of every model's key),
     unless `results` / `cache` or $NPRELU_RESULTS / $NPRELU_CACHE say otherwise."""
+    check_dataset(dataset)
     settings = Settings.make(quick, **overrides)
     seeds = tuple(check_count(s, "seed", minimum=0) for s in seeds)
     if not seeds:
         raise ValueError("seeds must name at least one seed, e.g. 0 or 0,1,2")
-    default_results = ROOT / "results" / ("quick" if quick else "")
+    default_results = (ROOT / "results" / ("quick" if quick else "")
+                       / ("" if dataset == "mnist" else dataset))
     results = Path(results or os.environ.get("NPRELU_RESULTS") or default_results)
     default_cache = ROOT / ".cache" / ("models-quick" if quick else "models")
     cache = Path(cache or os.environ.get("NPRELU_CACHE") or default_cache)
@@ -402,7 +408,7 @@ def make_context(quick: bool, seeds=(0,), force: bool = False, results=None, cac
             raise NotADirectoryError(f"--{what} {folder} is a file; give a folder (it is "
                                      "created if missing)")
     return Context(settings, seeds, results, Store(cache, results / "records"),
-                   executor or SerialExecutor(), force, name)
+                   executor or SerialExecutor(), force, name, dataset=dataset)
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -453,11 +459,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, default=None, metavar="N",
                    help="BLAS threads per task; part of every model's cache key and record "
                         "(default: 1, the same bits as a cluster run)")
+    p.add_argument("--dataset", choices=tuple(DATASETS), default="mnist",
+                   help="the data every net is trained and evaluated on; results of another "
+                        "dataset than mnist go to a folder of their own (default: mnist)")
 
 
 def context_from_args(a: argparse.Namespace, name: str = "chapter", executor=None) -> Context:
     return make_context(a.quick, a.seeds, a.force, a.results, cache=a.cache, name=name,
-                        executor=executor, cw_samples=a.cw_samples, blas_threads=a.threads)
+                        executor=executor, dataset=a.dataset, cw_samples=a.cw_samples,
+                        blas_threads=a.threads)
 
 
 def chapter(name: str, quick: bool = True) -> Context:
@@ -465,8 +475,8 @@ def chapter(name: str, quick: bool = True) -> Context:
     runner = _RUNNER.get()
     if runner is not None:
         return runner  # made for this chapter by reproduce, which also set the BLAS threads
-    if in_notebook():
-        ctx = make_context(quick, name=name)
+    if in_notebook():  # the book sets the dataset through the environment
+        ctx = make_context(quick, name=name, dataset=os.environ.get("NPRELU_DATASET", "mnist"))
         ctx.interactive = True
         ctx.allow_training = os.environ.get("NPRELU_NO_TRAINING") != "1"  # set by the book
     else:

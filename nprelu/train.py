@@ -1,9 +1,11 @@
-"""Training: mini-batch Adam, clean or adversarial, and the recipes the paper's models follow.
+"""Training: one mini-batch Adam loop with pluggable objectives, and the recipes on it.
 
-    train                  mini-batch training with Adam; an optional adversary replaces each
-                           batch by its adversarial version (Madry et al.'s min-max training)
+    train                  the loop: shuffle, then per batch the objective's loss and gradient
+                           (nprelu.objectives: clean cross-entropy, adversarial examples, the
+                           IBP mix), any penalties (a learned cap's), one Adam step
     adversarial_finetune   Sec. 8's recipe: a clean-trained net trained further on FGSM or PGD
                            examples only (eps 0.1), with a fresh Adam
+    ibp_train              certified training with interval bounds (Gowal et al., 2018)
     Spec, fit              a model's whole recipe as data (architecture, caps, epochs, seed, ...)
                            and the function that follows it; the model cache is keyed by Spec
 
@@ -22,10 +24,12 @@ import numpy as np
 from .attacks import FGSM, PGD
 from .checks import check_choice, check_count, check_images, check_labels, check_number
 from .model import MLP
+from .network import Network
+from .objectives import Adversarial, At, CrossEntropy, IBPMix
 from .optim import Adam
 from .progress import bar, say
 
-Adversary = Callable[[MLP, np.ndarray, np.ndarray], np.ndarray]
+Adversary = Callable[[Network, np.ndarray, np.ndarray], np.ndarray]
 
 
 class TrainingDiverged(RuntimeError):
@@ -43,7 +47,7 @@ def _check_loss(loss: float, desc: str, epoch: int, epochs: int, step: int, step
 
 
 def train(
-    model: MLP,
+    model: Network,
     x: np.ndarray,
     y: np.ndarray,
     epochs: int = 20,
@@ -54,18 +58,26 @@ def train(
     optimizer: Adam | None = None,
     progress: bool = True,
     desc: str = "train",
+    objective=None,
+    penalties=(),
+    lr_drops: tuple = (),
 ) -> dict:
-    """Train `model` in place; return a history {"loss": [...], "acc": [...]} per epoch.
+    """Train `model` in place; return its history per epoch: mean loss, training accuracy
+    (and, with the IBP objective, the IBP-certified share and eps).
 
-    x: (N, n_in) images in [0, 1]; y: (N,) labels. Shuffles with numpy.random.default_rng(seed)
-    each epoch; the same seed and data give the same weights. A partial last batch is kept.
-    `optimizer` lets a caller continue an earlier run. With `progress`, prints one line per
-    epoch (prefixed by `desc`, which names the model) and, on a terminal, a bar over the steps.
-    """
+    Each step: the objective fills model.grads for the batch (default: cross-entropy; an
+    `adversary` is shorthand for Adversarial(adversary)), every penalty adds its gradient,
+    Adam takes a step. x: (N, n_in) images in [0, 1]; y: (N,) labels. Shuffles with
+    numpy.random.default_rng(seed) each epoch; the same seed and data give the same weights.
+    A partial last batch is kept. The learning rate is divided by 10 at each epoch listed in
+    `lr_drops`. `optimizer` lets a caller continue an earlier run. With `progress`, prints one
+    line per epoch (prefixed by `desc`) and, on a terminal, a bar over the steps."""
     x = check_images(x, model.n_in).astype(model.dtype, copy=False)
     y = check_labels(y, len(x), model.n_out)
     epochs = check_count(epochs, "epochs", minimum=0)
     batch_size = check_count(batch_size, "batch_size")
+    if objective is None:
+        objective = CrossEntropy() if adversary is None else Adversarial(adversary)
     rng = np.random.default_rng(seed)
     opt = optimizer or Adam([model.params], lr=lr)
     history: dict[str, list[float]] = {"loss": [], "acc": []}
@@ -73,21 +85,23 @@ def train(
     steps = (n + batch_size - 1) // batch_size
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below, once
         for epoch in range(epochs):
+            if epoch in lr_drops:
+                opt.lr /= 10
             order = rng.permutation(n)
-            total_loss, correct = 0.0, 0
+            total_loss, correct, certified = 0.0, 0, None
             steps_bar = bar(range(steps), desc=f"{desc} {epoch + 1}/{epochs}", enabled=progress)
             for s in steps_bar:
                 idx = order[s * batch_size : (s + 1) * batch_size]
                 xb, yb = x[idx], y[idx]
-                if adversary is not None:
-                    xb = adversary(model, xb, yb)
-                    loss, logits = model.loss_and_param_grads(xb, yb)  # the adversary's output
-                else:
-                    loss, logits = model.loss_and_param_grads(xb, yb, check=False)  # checked above
+                at = At(epoch, s, steps)
+                step = objective(model, xb, yb, at)
+                loss = step.loss + sum(penalty(model) for penalty in penalties)
                 _check_loss(loss, desc, epoch, epochs, s, steps, opt.lr)
                 opt.step([model.grads])
                 total_loss += loss * len(idx)
-                correct += int((logits.argmax(1) == yb).sum())
+                correct += int((step.logits.argmax(1) == yb).sum())
+                if step.certified is not None:
+                    certified = (certified or 0) + step.certified
                 if s % 200 == 0:
                     steps_bar.set_postfix(loss=f"{total_loss / ((s + 1) * batch_size):.4f}")
             steps_bar.close()
@@ -98,14 +112,21 @@ def train(
                     f"(lr is {opt.lr:g}).")
             history["loss"].append(total_loss / n)
             history["acc"].append(correct / n)
+            extra = objective.describe(At(epoch, steps - 1, steps))
+            if certified is not None:
+                history.setdefault("certified", []).append(certified / n)
+                history.setdefault("eps", []).append(objective.schedule(
+                    At(epoch, steps - 1, steps))[0])
             if progress:
-                say(f"{desc}: epoch {epoch + 1}/{epochs}, loss {total_loss / n:.4f}, "
-                    f"train acc {100 * correct / n:.2f} %")
+                cert = (f", IBP-certified {100 * certified / n:.2f} %" if certified is not None
+                        else "")
+                say(f"{desc}: epoch {epoch + 1}/{epochs}{extra}, loss {total_loss / n:.4f}, "
+                    f"train acc {100 * correct / n:.2f} %{cert}")
     return history
 
 
 def adversarial_finetune(
-    model: MLP,
+    model: Network,
     x: np.ndarray,
     y: np.ndarray,
     attack: str,
@@ -128,11 +149,11 @@ def adversarial_finetune(
     eps = check_number(eps, "eps", nonnegative=True)
     adversary = FGSM(eps) if attack == "fgsm" else PGD(eps, step=0.01, iters=10)
     return train(model, x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed + 1,
-                 adversary=adversary, progress=progress, desc=desc)
+                 objective=Adversarial(adversary), progress=progress, desc=desc)
 
 
 def ibp_train(
-    model: MLP,
+    model: Network,
     x: np.ndarray,
     y: np.ndarray,
     eps: float,
@@ -147,66 +168,16 @@ def ibp_train(
     progress: bool = True,
     desc: str = "IBP training",
 ) -> dict:
-    """Certified training with interval bounds (Gowal et al., 2018), in place.
-
-    Each step minimises  kappa * CE(z(x), y) + (1 - kappa) * CE(zhat(x, eps_t), y), where zhat
-    are IBP's worst-case logits over the eps_t-ball (nprelu.certify.ibp_worst_logits): the
-    network is trained to make its own certificate hold. eps_t is 0 for `warmup` epochs, then
-    grows linearly to `eps` over `ramp` epochs while kappa falls from 1 to kappa_end; the
-    learning rate is divided by 10 at each epoch listed in `lr_drops`. Fresh Adam; batches
-    shuffled with default_rng(seed). Returns per-epoch mean loss, clean and IBP-certified
-    training accuracy (on the batches, at that epoch's eps)."""
-    from .certify import ibp_backward, ibp_worst_logits
-    from .losses import softmax_cross_entropy
-
-    x = check_images(x, model.n_in).astype(model.dtype, copy=False)
-    y = check_labels(y, len(x), model.n_out)
-    eps = check_number(eps, "eps", nonnegative=True)
-    epochs, batch_size = check_count(epochs, "epochs"), check_count(batch_size, "batch_size")
-    warmup, ramp = check_count(warmup, "warmup", 0), check_count(ramp, "ramp", 0)
-    kappa_end = check_number(kappa_end, "kappa_end", nonnegative=True, at_most=1)
-    rng = np.random.default_rng(seed)
-    opt = Adam([model.params], lr=lr)
-    n = len(x)
-    steps = (n + batch_size - 1) // batch_size
-    ibp_grads = np.zeros_like(model.grads)
-    history: dict[str, list[float]] = {"loss": [], "acc": [], "certified": [], "eps": []}
-    with np.errstate(over="ignore", invalid="ignore"):
-        for epoch in range(epochs):
-            if epoch in lr_drops:
-                opt.lr /= 10
-            order = rng.permutation(n)
-            total, correct, certified = 0.0, 0, 0
-            for s in bar(range(steps), desc=f"{desc} {epoch + 1}/{epochs}", enabled=progress):
-                t = (epoch * steps + s - warmup * steps) / max(ramp * steps, 1)
-                ramped = min(max(t, 0.0), 1.0) if epoch >= warmup else 0.0
-                eps_t, kappa = eps * ramped, 1 - (1 - kappa_end) * ramped
-                idx = order[s * batch_size : (s + 1) * batch_size]
-                xb, yb = x[idx], y[idx]
-                loss, logits = model.loss_and_param_grads(xb, yb, check=False)
-                if kappa < 1:
-                    zhat, cache = ibp_worst_logits(model, xb, yb, eps_t)
-                    ibp_loss, dz = softmax_cross_entropy(zhat, yb)
-                    dz *= model.dtype.type(1.0 / len(idx))
-                    ibp_backward(model, cache, dz, ibp_grads)
-                    model.grads *= model.dtype.type(kappa)
-                    model.grads += model.dtype.type(1 - kappa) * ibp_grads
-                    loss = kappa * loss + (1 - kappa) * float(ibp_loss.mean())
-                    others_below = (zhat < 0) | (np.arange(zhat.shape[1]) == yb[:, None])
-                    certified += int(others_below.all(axis=1).sum())  # zhat_y is always 0
-                _check_loss(loss, desc, epoch, epochs, s, steps, opt.lr)
-                opt.step([model.grads])
-                total += loss * len(idx)
-                correct += int((logits.argmax(1) == yb).sum())
-            history["loss"].append(total / n)
-            history["acc"].append(correct / n)
-            history["certified"].append(certified / n)
-            history["eps"].append(eps_t)
-            if progress:
-                say(f"{desc}: epoch {epoch + 1}/{epochs}, eps {eps_t:.3f}, kappa {kappa:.2f}, "
-                    f"loss {total / n:.4f}, train acc {100 * correct / n:.2f} %, IBP-certified "
-                    f"{100 * certified / n:.2f} %")
-    return history
+    """Certified training with interval bounds (Gowal et al., 2018), in place: the IBP mix
+    (nprelu.objectives.IBPMix: eps_t is 0 for `warmup` epochs, then grows linearly to `eps` over
+    `ramp` epochs while kappa falls from 1 to kappa_end), a fresh Adam, batches shuffled with
+    default_rng(seed), the learning rate divided by 10 at each epoch in `lr_drops`. Returns
+    per-epoch mean loss, clean and IBP-certified training accuracy (on the batches, at that
+    epoch's eps) and eps."""
+    epochs = check_count(epochs, "epochs")
+    return train(model, x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                 objective=IBPMix(eps, warmup, ramp, kappa_end), lr_drops=lr_drops,
+                 progress=progress, desc=desc)
 
 
 @dataclass(frozen=True)
@@ -238,9 +209,10 @@ class Spec:
     ibp_ramp: int = 0
     ibp_kappa: float = 0.5
     lr_drops: tuple = ()
+    dataset: str = "mnist"  # the data it is trained on (and must be evaluated on)
 
     # fields added after the first cached models: part of the key only when they are set
-    ADDED = ("ibp_eps", "ibp_warmup", "ibp_ramp", "ibp_kappa", "lr_drops")
+    ADDED = ("ibp_eps", "ibp_warmup", "ibp_ramp", "ibp_kappa", "lr_drops", "dataset")
 
     @property
     def clean(self) -> Spec:
@@ -256,7 +228,8 @@ class Spec:
         adv = f" {self.adv.upper()}-trained" if self.adv else ""
         act = "" if self.activation == "relu" else f" {self.activation}(c={self.c:g})"
         ibp = f" IBP-trained (eps {self.ibp_eps:g})" if self.ibp_eps else ""
-        return f"{arch} {caps}{act}{adv}{ibp} seed {self.seed}"
+        data = "" if self.dataset == "mnist" else f" on {self.dataset}"
+        return f"{arch} {caps}{act}{adv}{ibp}{data} seed {self.seed}"
 
 
 def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
@@ -276,13 +249,15 @@ def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
                                  batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed,
                                  progress=progress, desc=spec.label())
         elif spec.ibp_eps:
-            model = MLP(spec.hidden, dict(spec.caps), spec.activation, spec.c, seed=spec.seed)
+            model = MLP(spec.hidden, dict(spec.caps), spec.activation, spec.c, seed=spec.seed,
+                        dataset=spec.dataset)
             ibp_train(model, x, y, spec.ibp_eps, epochs=spec.epochs, batch_size=spec.batch_size,
                       lr=spec.lr, warmup=spec.ibp_warmup, ramp=spec.ibp_ramp,
                       kappa_end=spec.ibp_kappa, lr_drops=spec.lr_drops, seed=spec.seed,
                       progress=progress, desc=spec.label())
         else:
-            model = MLP(spec.hidden, dict(spec.caps), spec.activation, spec.c, seed=spec.seed)
+            model = MLP(spec.hidden, dict(spec.caps), spec.activation, spec.c, seed=spec.seed,
+                        dataset=spec.dataset)
             train(model, x, y, epochs=spec.epochs,
                   batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed, progress=progress,
                   desc=spec.label())

@@ -115,3 +115,61 @@ def test_fgsm_and_pgd_match_a_plain_pytorch_implementation(name):
     theirs_p = _torch_pgd(model, x, y, 0.1, 0.01, 10)
     np.testing.assert_allclose(ours_f, theirs_f, rtol=0, atol=1e-6)
     np.testing.assert_allclose(ours_p, theirs_p, rtol=0, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- conv and pooling
+@pytest.mark.parametrize("seed, k, stride, pad", [(0, 3, 1, 1), (1, 5, 1, 2), (2, 3, 2, 0),
+                                                  (3, 4, 2, 1), (4, 2, 1, 0)])
+def test_conv2d_forward_and_backward_match_pytorch(seed, k, stride, pad):
+    rng = np.random.default_rng(seed)
+    n, c_in, c_out, h, w = 3, int(rng.integers(1, 4)), int(rng.integers(2, 6)), 9, 8
+    layer = nr.Conv2D(c_in, c_out, k, stride, pad)
+    W = rng.normal(size=layer.params["W"]).astype(np.float32)
+    b = rng.normal(size=c_out).astype(np.float32)
+    layer.bind({"W": W, "b": b}, {"W": np.zeros_like(W), "b": np.zeros_like(b)})
+    x = rng.normal(size=(n, c_in, h, w)).astype(np.float32)
+    out, cache = layer.forward(x)
+    g = rng.normal(size=out.shape).astype(np.float32)
+    dx = layer.backward(cache, g)
+    xt = torch.tensor(x, requires_grad=True)
+    Wt, bt = torch.tensor(W, requires_grad=True), torch.tensor(b, requires_grad=True)
+    yt = F.conv2d(xt, Wt, bt, stride=stride, padding=pad)
+    (yt * torch.tensor(g)).sum().backward()
+    close(out, yt.detach().numpy())
+    close(dx, xt.grad.numpy())
+    close(layer.dW, Wt.grad.numpy())
+    close(layer.db, bt.grad.numpy())
+
+
+@pytest.mark.parametrize("seed, k", [(0, 2), (1, 3)])
+def test_maxpool2d_forward_and_backward_match_pytorch(seed, k):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2, 3, 7, 8)).astype(np.float32)  # 7 and 8: floor drops a remainder
+    layer = nr.MaxPool2D(k)
+    out, cache = layer.forward(x)
+    g = rng.normal(size=out.shape).astype(np.float32)
+    dx = layer.backward(cache, g)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = F.max_pool2d(xt, k)
+    (yt * torch.tensor(g)).sum().backward()
+    close(out, yt.detach().numpy())
+    close(dx, xt.grad.numpy())
+
+
+def test_a_capped_cnn_matches_the_same_net_in_pytorch():
+    """Conv + capped ReLU per channel + max-pool + flatten + dense, logits and input gradient."""
+    net = nr.Network.cnn(convs=((4, 3), (6, 3)), dense=(16,), caps={1: 0.5, 3: 1.0}, seed=3)
+    rng = np.random.default_rng(3)
+    x = rng.uniform(size=(5, 784)).astype(np.float32)
+    y = rng.integers(0, 10, 5)
+    c1, _, c2, _, _, d1, d2 = net.layers
+    xt = torch.tensor(x.reshape(5, 1, 28, 28), requires_grad=True)
+    h = F.hardtanh(F.conv2d(xt, torch.tensor(c1.W), torch.tensor(c1.b), padding=1), 0.0, 0.5)
+    h = F.max_pool2d(h, 2)
+    h = F.max_pool2d(F.relu(F.conv2d(h, torch.tensor(c2.W), torch.tensor(c2.b), padding=1)), 2)
+    h = F.hardtanh(h.flatten(1) @ torch.tensor(d1.W) + torch.tensor(d1.b), 0.0, 1.0)
+    logits_t = h @ torch.tensor(d2.W) + torch.tensor(d2.b)
+    F.cross_entropy(logits_t, torch.tensor(y), reduction="sum").backward()
+    close(net.logits(x), logits_t.detach().numpy())
+    _, dx = net.input_gradient(x, y)
+    close(dx, xt.grad.numpy().reshape(5, 784), rtol=1e-4)

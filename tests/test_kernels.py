@@ -19,12 +19,29 @@ def _cases(rng):
     z = rng.normal(size=(n, h)).astype(f32)
     a = np.zeros_like(z)
     b = rng.normal(size=h).astype(f32)
-    yield "capped_relu_forward", (z, b, f32(0.3), a)
-    yield "capped_relu_forward", (z, b, f32(np.inf), a)
+    per_unit = rng.uniform(0.1, 1.0, h).astype(f32)
+    yield "capped_relu_forward", (z, b, np.full(h, 0.3, f32), a)
+    yield "capped_relu_forward", (z, b, np.full(h, np.inf, f32), a)
+    yield "capped_relu_forward", (z, b, per_unit, a)
     yield "sigmoid_forward", (z, b, f32(2.0), a)
     da = rng.normal(size=(n, h)).astype(f32)
-    yield "capped_relu_backward", (z, da, f32(0.5), np.zeros_like(z), np.zeros(h, f32), True)
-    yield "capped_relu_backward", (z, da, f32(0.5), np.zeros_like(z), np.zeros(h, f32), False)
+    yield "capped_relu_backward", (z, da, np.full(h, 0.5, f32), np.zeros_like(z),
+                                   np.zeros(h, f32), True)
+    yield "capped_relu_backward", (z, da, per_unit, np.zeros_like(z), np.zeros(h, f32), False)
+    m = rng.uniform(-0.5, 1.0, h).astype(f32)  # some caps <= 0: those units are off
+    yield "learned_cap_backward", (z, da, m, np.zeros_like(z), np.zeros(h, f32))
+    img = rng.normal(size=(2, 3, 7, 6)).astype(f32)
+    for k, stride, pad in ((3, 1, 1), (2, 2, 0), (3, 2, 2)):
+        oh, ow = (7 + 2 * pad - k) // stride + 1, (6 + 2 * pad - k) // stride + 1
+        yield "im2col", (img, k, stride, pad, np.zeros((2 * oh * ow, 3 * k * k), f32))
+        yield "col2im", (rng.normal(size=(2 * oh * ow, 3 * k * k)).astype(f32), k, stride, pad,
+                         np.zeros_like(img))
+    ties = np.round(img * 2) / 2  # ties inside windows: the first maximum must win in both
+    yield "maxpool_forward", (ties, 2, np.zeros((2, 3, 3, 3), f32),
+                              np.zeros((2, 3, 3, 3), np.int32))
+    arg = rng.integers(0, 4, (2, 3, 3, 3)).astype(np.int32)
+    yield "maxpool_backward", (rng.normal(size=(2, 3, 3, 3)).astype(f32), arg, 2,
+                               np.zeros_like(img))
     yield "sigmoid_backward", (1 / (1 + np.exp(-z)), da, f32(2.0), np.zeros_like(z),
                                np.zeros(h, f32), True)
     logits = (rng.normal(size=(n, 10)) * 5).astype(f32)
@@ -65,7 +82,7 @@ def test_kernel_changes_its_output():
     """Guard against the agreement test passing because neither function does anything."""
     z = np.ones((2, 3), f32)
     a = np.zeros_like(z)
-    K.capped_relu_forward(z, np.ones(3, f32), f32(np.inf), a)
+    K.capped_relu_forward(z, np.ones(3, f32), np.full(3, np.inf, f32), a)
     np.testing.assert_array_equal(a, 2 * np.ones((2, 3), f32))
 
 

@@ -57,3 +57,57 @@ def test_one_epoch_on_mnist_reaches_95_percent(mnist):
     nr.train(model, x, y, epochs=1, batch_size=32, seed=0, progress=False)
     acc = float((model.predict(xt) == yt).mean())
     assert acc > 0.95, acc
+
+
+def _drelu_net(seed=0, init=0.8):
+    """A tiny dense net with a learned cap on HL1 (D-ReLU), float64."""
+    net = nr.Network([nr.Dense(6, 5, nr.LearnedCap(5, init=init)), nr.Dense(5, 3)], (6,),
+                     seed=seed, dtype=np.float64)
+    return net
+
+
+def test_the_cap_penalty_gradient_matches_finite_differences():
+    from nprelu.objectives import At, CapPenalty, CrossEntropy
+    from tests.helpers import numeric_grad, rel_err
+
+    net = _drelu_net()
+    rng = np.random.default_rng(0)
+    net.params[...] = rng.normal(size=net.params.shape)
+    x = rng.uniform(size=(4, 6))
+    y = rng.integers(0, 3, 4)
+    penalty = CapPenalty(0.3, hl=1)
+    step = CrossEntropy()(net, x, y, At(0, 0, 1))
+    total = step.loss + penalty(net)
+    m = net.layers[0].act.m
+
+    def objective():
+        return float(net.loss(x, y).mean()) + 0.3 * float(np.sum(m**2))
+
+    assert total == pytest.approx(objective())
+    num = numeric_grad(objective, net.params)
+    assert rel_err(net.grads, num) < 1e-6
+    # negative control: without the penalty's gradient, the caps' entries are wrong
+    net.loss_and_param_grads(x, y)
+    assert rel_err(net.grads, num) > 1e-3
+
+
+def test_the_penalty_needs_a_learned_cap_and_a_known_layer():
+    from nprelu.objectives import CapPenalty
+
+    with pytest.raises(ValueError, match="HL1 has a relu, not a learned cap"):
+        CapPenalty(0.1, 1)(nr.MLP((4,), n_in=6, n_out=3))
+    with pytest.raises(ValueError, match="unknown hidden layer HL3"):
+        CapPenalty(0.1, 3)(_drelu_net())
+
+
+def test_a_penalised_learned_cap_falls_during_training():
+    from nprelu.objectives import CapPenalty
+
+    net = nr.Network([nr.Dense(6, 5, nr.LearnedCap(5, init=5.0)), nr.Dense(5, 3)], (6,),
+                     seed=0, dtype=np.float32)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(size=(64, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    nr.train(net, x, y, epochs=20, batch_size=16, lr=0.05, penalties=[CapPenalty(1.0, 1)],
+             progress=False)
+    assert net.layers[0].act.m.max() < 4.0  # Adam moves each cap by about lr per step

@@ -1,0 +1,317 @@
+"""A network is a sequence of layers (nprelu.layers) over one flat parameter buffer.
+
+    images (N, 784) -> reshaped once to the first layer's input, e.g. (N, 1, 28, 28)
+                    -> layer 1 -> layer 2 -> ... -> logits Z (N, 10)
+
+Every parameter lives in one flat float32 buffer (`params`) and every gradient in another
+(`grads`); each layer's W, b (and a learned cap's m) are views into them. Adam then updates the
+whole model in one kernel call, and nothing is copied between steps.
+
+The forward pass returns the logits and one cache per layer; the backward pass walks the
+layers in reverse, each returning the gradient of its input (the chain rule, one line per
+layer). Softmax is not part of the network: losses take logits.
+
+Activation sites: the layers that carry an activation are numbered from 1 in order, as the
+paper numbers hidden layers (HL1, HL2, ...); `set_caps` and `hidden_outputs` use that numbering.
+Images always enter as (N, 784) in [0, 1]; `input_shape` says how they are read, so every
+attack, metric and certificate works on any network unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import blas
+from .activations import CappedReLU, LearnedCap
+from .checks import check_caps, check_images, check_labels, check_seed
+from .losses import softmax_cross_entropy
+from .version import VERSION
+
+DATASETS = ("mnist", "fashion-mnist")
+
+# Convolutions unfold their input (im2col): a batch of attacked images is cut into chunks whose
+# unfolded patches stay under this many bytes.
+COLS_BUDGET = 256 << 20
+
+
+class Network:
+    """A sequence of layers; `Network.cnn(...)`, `nprelu.MLP(...)` build the usual ones."""
+
+    def __init__(self, layers, input_shape=(784,), seed: int = 0, dtype=np.float32,
+                 dataset: str = "mnist"):
+        self.layers = list(layers)
+        if not self.layers:
+            raise ValueError("a network needs at least one layer")
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.seed = check_seed(seed)
+        self.dtype = np.dtype(dtype)
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+        self.dataset = dataset
+        self.n_in = int(np.prod(self.input_shape))
+        shape = self.input_shape
+        self.shapes = [shape]  # the shape of one sample before each layer, and at the end
+        for i, layer in enumerate(self.layers):
+            try:
+                shape = layer.out_shape(shape)
+            except ValueError as err:
+                raise ValueError(f"layer {i + 1} ({layer.kind}): {err}") from None
+            self.shapes.append(shape)
+        if len(shape) != 1 or shape[0] < 2:
+            raise ValueError(f"the last layer must give one logit per class (at least 2), got "
+                             f"samples of shape {shape}")
+        self.n_out = shape[0]
+        self._allocate()
+        rng = np.random.default_rng(self.seed)
+        for layer in self.layers:
+            layer.init_(rng)
+
+    def _allocate(self) -> None:
+        """The flat buffers, and every layer's views into them (W, then b, then the rest)."""
+        total = sum(int(np.prod(s)) for layer in self.layers for s in layer.params.values())
+        self.params = np.zeros(total, self.dtype)
+        self.grads = np.zeros(total, self.dtype)
+        at = 0
+        for layer in self.layers:
+            values, grads = {}, {}
+            for name, shape in layer.params.items():
+                size = int(np.prod(shape))
+                values[name] = self.params[at : at + size].reshape(shape)
+                grads[name] = self.grads[at : at + size].reshape(shape)
+                at += size
+            layer.bind(values, grads)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def cnn(cls, convs=((16, 5), (32, 5)), dense: tuple[int, ...] = (128,), caps=None,
+            pool: int = 2, seed: int = 0, dataset: str = "mnist", n_classes: int = 10,
+            dtype=np.float32) -> Network:
+        """Conv(k x k, 'same' padding, stride 1) + activation + k' x k' max-pool per entry of
+        `convs` ((channels, kernel size), ...), then Flatten, the dense layers, and the logits.
+        caps maps an activation site (1..S, convolutions first) to its beta (or one per
+        channel / unit); the others are plain ReLUs."""
+        from .layers import Conv2D, Dense, Flatten, MaxPool2D
+
+        n_sites = len(convs) + len(dense)
+        caps = check_caps(caps, n_sites)
+        act = [CappedReLU(np.inf if caps.get(i + 1) is None else caps[i + 1])
+               for i in range(n_sites)]
+        layers, c, side = [], 1, 28
+        for i, (ch, k) in enumerate(convs):
+            layers.append(Conv2D(c, ch, k, 1, k // 2, act[i]))
+            if pool > 1:
+                layers.append(MaxPool2D(pool))
+                side //= pool
+            c = ch
+        layers.append(Flatten())
+        width = c * side * side
+        for j, h in enumerate(dense):
+            layers.append(Dense(width, h, act[len(convs) + j]))
+            width = h
+        layers.append(Dense(width, n_classes))
+        return cls(layers, (1, 28, 28), seed=seed, dtype=dtype, dataset=dataset)
+
+    def config(self) -> dict:
+        return {"kind": "network", "input_shape": list(self.input_shape),
+                "layers": [layer.config() for layer in self.layers], "seed": self.seed,
+                "dataset": self.dataset}
+
+    def __repr__(self) -> str:
+        parts = []
+        for layer in self.layers:
+            act = f" {layer.act.name}" if getattr(layer, "act", None) is not None else ""
+            if layer.kind == "dense":
+                parts.append(f"Dense {layer.n_out}{act}")
+            elif layer.kind == "conv2d":
+                parts.append(f"Conv {layer.c_out}x{layer.k}x{layer.k}{act}")
+            elif layer.kind == "maxpool2d":
+                parts.append(f"MaxPool {layer.k}")
+            elif layer.kind == "activation":
+                parts.append(layer.act.name)
+        return f"Network({'x'.join(map(str, self.input_shape))} -> {' -> '.join(parts)})"
+
+    def copy(self, dtype=None) -> Network:
+        """An independent copy with the same weights, in `dtype` (default: this model's)."""
+        twin = rebuild(self.config(), str(self.dtype if dtype is None else np.dtype(dtype)),
+                       self.params)
+        return twin
+
+    def __reduce__(self):
+        """Pickle as (config, weights): the layers' views are rebuilt, not copied apart."""
+        return (rebuild, (self.config(), str(self.dtype), self.params))
+
+    # ------------------------------------------------------------------ activation sites
+    @property
+    def sites(self) -> list:
+        """The layers that carry an activation, in order: HL1, HL2, ... (1-based)."""
+        return [layer for layer in self.layers if getattr(layer, "act", None) is not None]
+
+    @property
+    def acts(self) -> list:
+        """The activation of each site (HL1, HL2, ...)."""
+        return [layer.act for layer in self.sites]
+
+    @property
+    def caps(self) -> dict:
+        """{site: beta} of the sites whose fixed cap is finite."""
+        return {i + 1: a.beta for i, a in enumerate(self.acts)
+                if isinstance(a, CappedReLU) and a.capped}
+
+    def set_caps(self, caps: dict) -> Network:
+        """Change beta of the given activation sites (1-based); None or inf removes a cap.
+        Sites not named keep their activation. Returns self."""
+        sites = self.sites
+        for hl, beta in check_caps(caps, len(sites)).items():
+            act = sites[hl - 1].act
+            if not isinstance(act, CappedReLU):
+                raise ValueError(f"HL{hl} has a {act.name}, not a (capped) ReLU: caps apply to "
+                                 "ReLU layers only" + (" (a learned cap is a parameter: set its "
+                                                      "m instead)" if isinstance(act, LearnedCap)
+                                                      else ""))
+            sites[hl - 1].act = CappedReLU(np.inf if beta is None else beta)
+        return self
+
+    # ------------------------------------------------------------------ forward / backward
+    def _images(self, x: np.ndarray, check: bool) -> np.ndarray:
+        if check:
+            x = check_images(x, self.n_in).astype(self.dtype, copy=False)
+        return x.reshape(len(x), *self.input_shape) if len(self.input_shape) > 1 else x
+
+    def forward(self, x: np.ndarray, check: bool = True) -> tuple[np.ndarray, list]:
+        """Logits (N, n_out) and the caches of every layer, for backward."""
+        h = self._images(x, check)
+        caches = []
+        for layer in self.layers:
+            h, cache = layer.forward(h)
+            caches.append(cache)
+        return h, caches
+
+    def backward(self, caches: list, dlogits: np.ndarray, param_grads: bool = True,
+                 input_grad: bool = True, bpda: bool = False) -> np.ndarray | None:
+        """Backpropagate dL/dlogits (N, n_out). Writes dL/dparams into `self.grads` when
+        `param_grads`; returns dL/dx (N, n_in) when `input_grad`, else None.
+
+        bpda=True is the straight-through surrogate of the gradient-masking audit: each capped
+        activation passes a plain ReLU's derivative (the forward pass in `caches` kept the
+        caps)."""
+        grad = dlogits
+        for i in range(len(self.layers) - 1, -1, -1):
+            want_input = input_grad or i > 0
+            grad = self.layers[i].backward(caches[i], grad, param_grads, want_input, bpda)
+        return grad.reshape(len(grad), -1) if grad is not None else None
+
+    # ------------------------------------------------------------------ conveniences
+    @property
+    def batch_limit(self) -> int:
+        """The largest batch whose unfolded convolution patches fit COLS_BUDGET (no limit for
+        a network without convolutions)."""
+        per_sample = 0
+        for layer, shape in zip(self.layers, self.shapes[1:]):
+            if layer.kind == "conv2d":
+                per_sample = max(per_sample, shape[1] * shape[2] * layer.c_in * layer.k ** 2)
+        if not per_sample:
+            return 1 << 30
+        return max(1, COLS_BUDGET // (per_sample * self.dtype.itemsize))
+
+    def chunk(self, batch: int) -> int:
+        """A batch size no larger than `batch` that this network can unfold at once."""
+        return min(batch, self.batch_limit)
+
+    def logits(self, x: np.ndarray, batch: int = 4096) -> np.ndarray:
+        x = check_images(x, self.n_in).astype(self.dtype, copy=False)
+        batch = self.chunk(batch)
+        return np.concatenate([self.forward(x[i : i + batch], check=False)[0]
+                               for i in range(0, len(x), batch)])
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predicted class (N,) int64."""
+        return self.logits(x).argmax(axis=1)
+
+    def hidden_outputs(self, x: np.ndarray) -> list[np.ndarray]:
+        """Output of each activation site (HL1, HL2, ...) after the activation, one array
+        (N, units) per site; a convolution's output is flattened (C H W units)."""
+        h = self._images(x, True)
+        out = []
+        for layer in self.layers:
+            h, _ = layer.forward(h)
+            if getattr(layer, "act", None) is not None:
+                out.append(h.reshape(len(h), -1))
+        return out
+
+    def loss(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per-sample softmax cross-entropy (N,)."""
+        logits, _ = self.forward(x)
+        return softmax_cross_entropy(logits, check_labels(y, len(logits), self.n_out))[0]
+
+    def input_gradient(self, x: np.ndarray, y: np.ndarray, check: bool = True
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sample loss (N,) and d(sum_n loss_n)/dx (N, n_in): row n is d loss_n / d x_n.
+
+        check=False skips validating x and y, for attack loops that checked them once."""
+        if check:
+            x = check_images(x, self.n_in).astype(self.dtype, copy=False)
+            y = check_labels(y, len(x), self.n_out)
+        if len(x) > self.batch_limit:  # a convolutional net on many images: in chunks
+            step = self.batch_limit
+            parts = [self.input_gradient(x[i : i + step], y[i : i + step], check=False)
+                     for i in range(0, len(x), step)]
+            return (np.concatenate([p[0] for p in parts]),
+                    np.concatenate([p[1] for p in parts]))
+        logits, caches = self.forward(x, check=False)
+        loss, dlogits = softmax_cross_entropy(logits, y)
+        return loss, self.backward(caches, dlogits, param_grads=False)
+
+    def loss_and_param_grads(self, x: np.ndarray, y: np.ndarray, check: bool = True
+                             ) -> tuple[float, np.ndarray]:
+        """Mean cross-entropy over the batch, and fill `self.grads` with its gradient.
+
+        Returns (mean loss, logits). check=False: the training loop validated the whole
+        dataset once and calls this thousands of times per epoch."""
+        if check:
+            x = check_images(x, self.n_in).astype(self.dtype, copy=False)
+            y = check_labels(y, len(x), self.n_out)
+        logits, caches = self.forward(x, check=False)
+        loss, dlogits = softmax_cross_entropy(logits, y)
+        dlogits *= self.dtype.type(1.0 / len(logits))
+        self.backward(caches, dlogits, param_grads=True, input_grad=False)
+        return float(loss.sum()) / len(loss), logits
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the layer configs (JSON) and every parameter array to an .npz, atomically."""
+        from .files import write_model_file
+
+        meta = dict(self.config(), dtype=str(self.dtype), nprelu_version=VERSION,
+                    blas=blas.describe())
+        arrays = {}
+        for i, layer in enumerate(self.layers):
+            for name in layer.params:
+                arrays[f"L{i}.{name}"] = _param(layer, name)
+        return write_model_file(path, meta, arrays, format_version=2)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Network:
+        """Load any model file (nprelu.files checks it completely); MLP files give an MLP."""
+        from .files import read_any_model
+
+        return read_any_model(path)
+
+
+def _param(layer, name: str) -> np.ndarray:
+    if name in ("W", "b"):
+        return getattr(layer, name)
+    return getattr(layer.act, name)
+
+
+def rebuild(config: dict, dtype: str, params: np.ndarray) -> Network:
+    """A network from its config, with the given flat parameters (pickling, copies)."""
+    from .layers import from_layer_config
+
+    layers = [from_layer_config(c) for c in config["layers"]]
+    model = Network(layers, config["input_shape"], config["seed"], np.dtype(dtype),
+                    config.get("dataset", "mnist"))
+    model.params[...] = params
+    return model

@@ -1,0 +1,218 @@
+"""What a training step minimises: the objectives that the one training loop (nprelu.train)
+plugs in. Each is called as objective(model, xb, yb, at), with `at` the training progress
+(epoch, step, steps per epoch); it fills model.grads with the gradient of its loss (the mean over
+the batch) and returns Step(loss, logits, certified).
+
+    CrossEntropy()        softmax cross-entropy of the clean batch
+    Adversarial(attack)   the same on the batch replaced by its adversarial version: Madry et
+                          al.'s min-max training, the Sec. 8 recipe with FGSM or PGD
+    IBPMix(eps, ...)      kappa CE(z(x), y) + (1 - kappa) CE(zhat(x, eps_t), y) (Gowal et al.,
+                          2018), zhat the worst-case logits of interval bounds over the eps_t-ball;
+                          eps_t ramps up and kappa down on a schedule
+
+and a penalty that any objective can carry:
+
+    CapPenalty(lam, hl)   + lam * sum of m^2 over the learned caps of activation site HL`hl`
+                          (D-ReLU's "balancer": it pushes the caps down)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kernels as K
+from .activations import LearnedCap
+from .checks import check_count, check_number
+from .losses import softmax_cross_entropy
+from .network import Network
+
+
+@dataclass
+class Step:
+    loss: float  # the objective's mean over the batch
+    logits: np.ndarray  # of the batch as the net saw it (for the training accuracy)
+    certified: int | None = None  # inputs whose worst-case logits are all below the truth
+
+
+@dataclass(frozen=True)
+class At:
+    """Where training is: epoch (0-based), step within it, steps per epoch."""
+
+    epoch: int
+    step: int
+    steps: int
+
+
+class CrossEntropy:
+    """Softmax cross-entropy of the clean batch."""
+
+    def __call__(self, model: Network, xb: np.ndarray, yb: np.ndarray, at: At) -> Step:
+        loss, logits = model.loss_and_param_grads(xb, yb, check=False)  # checked once, by train
+        return Step(loss, logits)
+
+    def describe(self, at: At) -> str:
+        return ""
+
+
+class Adversarial:
+    """Cross-entropy of the batch's adversarial version: attack(model, xb, yb) replaces it."""
+
+    def __init__(self, attack):
+        self.attack = attack
+
+    def __call__(self, model: Network, xb: np.ndarray, yb: np.ndarray, at: At) -> Step:
+        xa = self.attack(model, xb, yb)
+        loss, logits = model.loss_and_param_grads(xa, yb)  # the attack's output is checked
+        return Step(loss, logits)
+
+    def describe(self, at: At) -> str:
+        return ""
+
+
+class IBPMix:
+    """Certified training with interval bounds (Gowal et al., 2018): each step minimises
+    kappa * CE(z(x), y) + (1 - kappa) * CE(zhat(x, eps_t), y), the network trained to make its
+    own certificate hold. eps_t is 0 for `warmup` epochs, then grows linearly to `eps` over
+    `ramp` epochs while kappa falls from 1 to `kappa_end`."""
+
+    def __init__(self, eps: float, warmup: int = 2, ramp: int = 10, kappa_end: float = 0.5):
+        self.eps = check_number(eps, "eps", nonnegative=True)
+        self.warmup, self.ramp = check_count(warmup, "warmup", 0), check_count(ramp, "ramp", 0)
+        self.kappa_end = check_number(kappa_end, "kappa_end", nonnegative=True, at_most=1)
+        self.grads = None
+
+    def schedule(self, at: At) -> tuple[float, float]:
+        """(eps_t, kappa) at this step."""
+        t = (at.epoch * at.steps + at.step - self.warmup * at.steps) / max(self.ramp * at.steps,
+                                                                          1)
+        ramped = min(max(t, 0.0), 1.0) if at.epoch >= self.warmup else 0.0
+        return self.eps * ramped, 1 - (1 - self.kappa_end) * ramped
+
+    def __call__(self, model: Network, xb: np.ndarray, yb: np.ndarray, at: At) -> Step:
+        eps_t, kappa = self.schedule(at)
+        loss, logits = model.loss_and_param_grads(xb, yb, check=False)
+        if kappa >= 1:
+            return Step(loss, logits, 0)
+        if self.grads is None or self.grads.shape != model.grads.shape:
+            self.grads = np.zeros_like(model.grads)
+        zhat, cache = ibp_worst_logits(model, xb, yb, eps_t)
+        ibp_loss, dz = softmax_cross_entropy(zhat, yb)
+        dz *= model.dtype.type(1.0 / len(yb))
+        ibp_backward(model, cache, dz, self.grads)
+        model.grads *= model.dtype.type(kappa)
+        model.grads += model.dtype.type(1 - kappa) * self.grads
+        others_below = (zhat < 0) | (np.arange(zhat.shape[1]) == yb[:, None])
+        certified = int(others_below.all(axis=1).sum())  # zhat_y is always 0
+        return Step(kappa * loss + (1 - kappa) * float(ibp_loss.mean()), logits, certified)
+
+    def describe(self, at: At) -> str:
+        eps_t, kappa = self.schedule(at)
+        return f", eps {eps_t:.3f}, kappa {kappa:.2f}"
+
+
+class CapPenalty:
+    """lam * sum of m^2 over the learned caps of activation site HL`hl` (1-based), added to the
+    loss; its gradient 2 lam m is added to the caps' gradient."""
+
+    def __init__(self, lam: float, hl: int):
+        self.lam = check_number(lam, "lam (the penalty's weight)", nonnegative=True)
+        self.hl = check_count(hl, "hl")
+
+    def caps(self, model: Network) -> LearnedCap:
+        sites = model.sites
+        if self.hl > len(sites):
+            raise ValueError(f"unknown hidden layer HL{self.hl}: this net has HL1..HL"
+                             f"{len(sites)}")
+        act = sites[self.hl - 1].act
+        if not isinstance(act, LearnedCap):
+            raise ValueError(f"HL{self.hl} has a {act.name}, not a learned cap: nothing to "
+                             "penalise")
+        return act
+
+    def __call__(self, model: Network) -> float:
+        """Add the penalty's gradient to model.grads; return its value."""
+        cap = self.caps(model)
+        cap.dm += model.dtype.type(2 * self.lam) * cap.m
+        return self.lam * float(np.sum(cap.m.astype(np.float64) ** 2))
+
+
+# ----------------------------------------------------------------------------- IBP, for training
+def ibp_worst_logits(model: Network, x: np.ndarray, y: np.ndarray, eps: float):
+    """The worst-case logits of IBP training (Gowal et al., 2018), in the model's dtype:
+    zhat_j = upper bound of z_j - z_y over the box (zhat_y = 0), with the last layer folded into
+    the margins. Returns (zhat (N, K), cache for `ibp_backward`).
+
+    Each layer maps the box's centre mu and radius r: mu -> mu W + b, r -> r |W|, then the
+    activation's values at both ends. For the margins, z_y - z_j of the centre is a difference
+    of ordinary logits, and the radius term r . |W_y - W_j| uses a small table over class pairs
+    A[h, y, j] = |W[h, y] - W[h, j]| (one matrix product for the whole batch)."""
+    dt = model.dtype
+    lo = np.clip(x - dt.type(eps), 0, 1).astype(dt)
+    hi = np.clip(x + dt.type(eps), 0, 1).astype(dt)
+    mu, r = (hi + lo) / 2, (hi - lo) / 2
+    cache = []
+    for layer, act in zip(model.layers[:-1], model.acts):
+        absW = np.abs(layer.W)
+        mu_z, r_z = mu @ layer.W + layer.b, r @ absW
+        l, u = mu_z - r_z, mu_z + r_z
+        a_l, a_u = act.fn(l), act.fn(u)
+        cache.append((mu, r, l, u, absW))
+        mu, r = (a_u + a_l) / 2, (a_u - a_l) / 2
+    W, b = model.layers[-1].W, model.layers[-1].b
+    n, k = len(y), W.shape[1]
+    diff = W[:, :, None] - W[:, None, :]  # (H, K, K): W_y - W_j
+    A = np.abs(diff)
+    z_mu = mu @ W + b
+    spread = (r @ A.reshape(len(W), k * k)).reshape(n, k, k)[np.arange(n), y]  # (N, K)
+    margin = z_mu[np.arange(n), y][:, None] - z_mu - spread
+    return -margin, (cache, mu, r, diff, A, y)
+
+
+def ibp_backward(model: Network, ibp_cache, dzhat: np.ndarray, grads: np.ndarray) -> None:
+    """Gradient of a loss through `ibp_worst_logits`: given dL/dzhat (N, K), write dL/dparams
+    into `grads` (the model's flat layout). Activation derivatives take the flat side at the
+    kinks, as everywhere else."""
+    cache, mu, r, diff, A, y = ibp_cache
+    views = _param_views(model, grads)
+    W = model.layers[-1].W
+    n, k = len(y), W.shape[1]
+    rows = np.arange(n)
+    dm = -dzhat  # dL/dmargin, (N, K)
+    # centre term: margin_j = z_y - z_j of z = mu W + b
+    g_z = -dm
+    g_z[rows, y] += dm.sum(axis=1)
+    dW, db = views[-1]
+    dW[...] = mu.T @ g_z
+    db[...] = g_z.sum(axis=0)
+    g_mu = g_z @ W.T
+    # radius term: margin_j -= r . A[:, y, j], A = |W_y - W_j|
+    spread_grad = np.zeros((n, k * k), dm.dtype)
+    spread_grad[rows[:, None], y[:, None] * k + np.arange(k)] = -dm
+    H = len(W)
+    g_r = spread_grad @ A.reshape(H, k * k).T
+    dA = (r.T @ spread_grad).reshape(H, k, k) * np.sign(diff)
+    dW += dA.sum(axis=2) - dA.sum(axis=1)
+    for i in range(len(cache) - 1, -1, -1):
+        mu_in, r_in, l, u, absW = cache[i]
+        act, Wi = model.acts[i], model.layers[i].W
+        g_u = (g_mu + g_r) / 2 * act.grad(u)
+        g_l = (g_mu - g_r) / 2 * act.grad(l)
+        g_muz, g_rz = g_l + g_u, g_u - g_l
+        dW, db = views[i]
+        np.matmul(mu_in.T, g_muz, out=dW)
+        K.add_signed(dW, Wi, r_in.T @ g_rz)  # d|W|/dW = sign(W)
+        db[...] = g_muz.sum(axis=0)
+        if i:
+            g_mu, g_r = g_muz @ Wi.T, g_rz @ absW.T
+
+
+def _param_views(model: Network, flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(W, b) views of a flat array laid out like model.params."""
+    out, at = [], 0
+    for layer in model.layers:
+        i, o = layer.W.shape
+        out.append((flat[at : at + i * o].reshape(i, o), flat[at + i * o : at + i * o + o]))
+        at += i * o + o
+    return out
