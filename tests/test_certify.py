@@ -32,10 +32,10 @@ def sampled_margins(model, x, y, eps, n=10_000, seed=0):
     return logits[:, y] - np.delete(logits, y, axis=1).max(axis=1)
 
 
-def violations(model, x, y, eps, margins_fn) -> int:
-    """How many sampled points have a smaller margin than the certified lower bound."""
+def violations(model, x, y, eps, margins_fn, n=10_000) -> int:
+    """How many of n sampled points have a smaller margin than the certified lower bound."""
     bound = margins_fn(model, x[None], np.array([y]), eps)[0].min()
-    return int(np.sum(sampled_margins(model, x, y, eps) < bound - 1e-9))
+    return int(np.sum(sampled_margins(model, x, y, eps, n) < bound - 1e-9))
 
 
 @settings(max_examples=30, deadline=None)
@@ -209,8 +209,10 @@ def test_no_sampled_point_beats_a_bound_on_a_cnn(seed, pool, learned, eps):
     model = random_cnn(seed, pool, caps=(0.5, 1.5), learned=learned)
     x = np.random.default_rng(seed).uniform(size=36)
     y = int(model.predict(x[None])[0])
-    assert violations(model, x, y, eps, C.ibp_margins) == 0
-    assert violations(model, x, y, eps, C.crown_margins) == 0
+    # 3000 points, half of them box corners (the plain-Python convolution of the numba-off
+    # pass makes 10000 slow)
+    assert violations(model, x, y, eps, C.ibp_margins, n=3000) == 0
+    assert violations(model, x, y, eps, C.crown_margins, n=3000) == 0
 
 
 def test_crown_on_a_cnn_is_at_least_as_tight_as_ibp_and_catches_an_unsound_pool(monkeypatch):
