@@ -268,6 +268,158 @@ def bench_net(hidden, data, peak, args, jit, have_torch) -> list[dict]:
     return rows
 
 
+# ----------------------------------------------------------------------------- the CNN
+CNN = dict(convs=((16, 5), (32, 5)), dense=(128,))  # nprelu.Network.cnn's default
+
+
+def torch_cnn(net):
+    """The same CNN in PyTorch, with the weights of the nprelu net `net`."""
+    import torch
+
+    t = torch.nn
+    layers, convs, denses = [], [], []
+    for layer in net.layers:
+        if layer.kind == "conv2d":
+            conv = t.Conv2d(layer.c_in, layer.c_out, layer.k, layer.stride, layer.pad)
+            convs.append((conv, layer))
+            layers += [conv, t.ReLU()]
+        elif layer.kind == "maxpool2d":
+            layers.append(t.MaxPool2d(layer.k))
+        elif layer.kind == "flatten":
+            layers.append(t.Flatten())
+        else:
+            lin = t.Linear(layer.n_in, layer.n_out)
+            denses.append((lin, layer))
+            layers.append(lin)
+            if layer.act is not None:
+                layers.append(t.ReLU())
+    model = t.Sequential(*layers)
+    with torch.no_grad():
+        for conv, layer in convs:
+            conv.weight.copy_(torch.from_numpy(layer.W.copy()))
+            conv.bias.copy_(torch.from_numpy(layer.b.copy()))
+        for lin, layer in denses:
+            lin.weight.copy_(torch.from_numpy(layer.W.T.copy()))
+            lin.bias.copy_(torch.from_numpy(layer.b.copy()))
+    return model
+
+
+def cnn_flops(net, kind: str) -> float:
+    """Matrix-product FLOPs per image: each convolution's im2col product and each dense
+    product, forward; training adds the weight gradient and the input gradient (not of the
+    image), an attack the input gradient of every layer."""
+    fwd = []
+    for layer, shape in zip(net.layers, net.shapes[1:]):
+        if layer.kind == "conv2d":
+            fwd.append(2 * shape[1] * shape[2] * layer.c_out * layer.c_in * layer.k ** 2)
+        elif layer.kind == "dense":
+            fwd.append(2 * layer.n_in * layer.n_out)
+    if kind == "train":
+        return sum(fwd) * 3 - fwd[0]  # forward, dW of all, dx of all but the first layer
+    return sum(fwd) * 2
+
+
+def bench_cnn(data, peak, args, have_torch) -> tuple[list[dict], list[str]]:
+    """One CNN training epoch at batch 32 and 128 and PGD-10 over the test set, nprelu against
+    PyTorch; then where nprelu's time goes, layer by layer, in a training epoch at batch 128."""
+    import nprelu as nr
+
+    (x, y), (xt, yt) = data
+    net = nr.Network.cnn(**CNN, seed=0)
+    rows = []
+    if have_torch:
+        import torch
+
+        tx, ty = torch.from_numpy(x.reshape(-1, 1, 28, 28).copy()), torch.from_numpy(y.copy())
+        txt = torch.from_numpy(xt.reshape(-1, 1, 28, 28).copy())
+        tyt = torch.from_numpy(yt.copy())
+    jobs = []
+    for bs in (32, 128):
+        ours = (lambda b=bs: nr.train(nr.Network.cnn(**CNN, seed=0), x, y, epochs=1,
+                                      batch_size=b, progress=False))
+        theirs = ((lambda b=bs: torch_train_epoch(torch_cnn(nr.Network.cnn(**CNN, seed=0)),
+                                                  tx, ty, b)) if have_torch else None)
+        jobs.append((f"CNN train epoch of {len(x)} images, batch {bs}", ours, theirs,
+                     len(x) * cnn_flops(net, "train")))
+    jobs.append((f"CNN PGD-10 over {len(xt)} test images",
+                 lambda: nr.pgd(net, xt, yt, 0.1, 0.01, 10),
+                 (lambda: torch_pgd(torch_cnn(net), txt, tyt, batch=512)) if have_torch
+                 else None, 10 * len(xt) * cnn_flops(net, "attack")))
+    for what, ours, theirs, flops in jobs:
+        (t_ours, med_ours), theirs_stats = timeit_pair(ours, theirs, args.repeats)
+        t_theirs, med_theirs = theirs_stats or (None, None)
+        row = {"net": "CNN", "what": what, "ours": t_ours, "torch": t_theirs,
+               "ours_median": med_ours, "torch_median": med_theirs,
+               "gflops": flops / t_ours / 1e9, "extrapolated": False}
+        rows.append(row)
+        peak.measure()
+        print(describe_row(row, peak.value))
+    return rows, cnn_profile(net, x, y, peak)
+
+
+def cnn_profile(net, x, y, peak) -> list[str]:
+    """Seconds per part of a CNN training epoch at batch 128 (forward and backward of each
+    layer, the loss, Adam), measured by timing every call, and the GFLOP/s of each
+    convolution's GEMMs alone on the same shapes."""
+    import nprelu as nr
+    from nprelu import kernels as K
+    from nprelu.optim import Adam
+
+    net = nr.Network.cnn(**CNN, seed=0)
+    spent: dict[str, float] = {}
+
+    def timed(name, fn):
+        def wrapper(*a, **kw):
+            t0 = time.perf_counter()
+            out = fn(*a, **kw)
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
+            return out
+        return wrapper
+
+    originals = []
+    for i, layer in enumerate(net.layers):
+        tag = f"{i + 1} {layer.kind}"
+        originals.append((layer, layer.forward, layer.backward))
+        layer.forward = timed(f"{tag} forward", layer.forward)
+        layer.backward = timed(f"{tag} backward", layer.backward)
+    im2col, col2im = K.im2col, K.col2im
+    K.im2col, K.col2im = timed("  of which im2col", im2col), timed("  of which col2im", col2im)
+    opt = Adam([net.params], lr=1e-3)
+    steps = len(x) // 128
+    t0 = time.perf_counter()
+    try:
+        for s in range(steps):
+            xb, yb = x[s * 128:(s + 1) * 128], y[s * 128:(s + 1) * 128]
+            timed("loss and chain rule (total)", net.loss_and_param_grads)(xb, yb, check=False)
+            timed("Adam", opt.step)([net.grads])
+    finally:
+        K.im2col, K.col2im = im2col, col2im
+        for layer, fwd, bwd in originals:
+            layer.forward, layer.backward = fwd, bwd
+    total = time.perf_counter() - t0
+    lines = ["| part of a CNN training epoch (batch 128) | seconds | share |", "|---|---|---|"]
+    for name, secs in spent.items():
+        per_epoch = secs * len(x) / (steps * 128)
+        lines.append(f"| {name} | {per_epoch:.2f} | {100 * secs / total:.0f} % |")
+    lines.append(f"| whole epoch ({len(x)} images) | {total * len(x) / (steps * 128):.2f} | |")
+    # the convolutions' GEMMs alone
+    rng = np.random.default_rng(0)
+    lines += ["", "| GEMM of | shape (rows x inner x cols) | GFLOP/s | share of peak |",
+              "|---|---|---|---|"]
+    for layer, shape in zip(net.layers, net.shapes[1:]):
+        if layer.kind != "conv2d":
+            continue
+        m, kk, n = 128 * shape[1] * shape[2], layer.c_in * layer.k ** 2, layer.c_out
+        a = rng.standard_normal((m, kk)).astype(np.float32)
+        b = rng.standard_normal((kk, n)).astype(np.float32)
+        secs = timeit(lambda a=a, b=b: a @ b, 5)
+        gf = 2 * m * kk * n / secs / 1e9
+        lines.append(f"| conv {layer.c_in}->{layer.c_out}, {layer.k}x{layer.k} | {m} x {kk} x "
+                     f"{n} | {gf:.1f} | {share_of_peak(gf, peak.value)} |")
+    print("\n".join(lines))
+    return lines
+
+
 def bench_certification(data, args) -> list[str]:
     """CROWN and IBP on 1000 test inputs of a trained (392, 196) net at eps 0.1, and one epoch of
     IBP training against one ordinary epoch, in the same process (markdown lines)."""
@@ -338,10 +490,14 @@ def run(args) -> list[dict]:
     for hidden in NETS:
         rows += bench_net(hidden, ((x, y), (xt, yt)), peak, args, jit, have_torch)
     cert = bench_certification(((x, y), (xt, yt)), args) if jit else []
+    cnn_lines = []
+    if jit:
+        cnn_rows, cnn_lines = bench_cnn(((x, y), (xt, yt)), peak, args, have_torch)
+        rows += cnn_rows
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this benchmark: {rss:.0f} MiB; float32 matmul peak over the run "
           f"{peak.value:.1f} GFLOP/s (lowest measurement {min(peak.seen):.1f})")
-    return rows, peak.value, rss, have_torch, cert
+    return rows, peak.value, rss, have_torch, cert, cnn_lines
 
 
 def replace_section(path: Path, name: str, text: str) -> None:
@@ -357,7 +513,7 @@ def replace_section(path: Path, name: str, text: str) -> None:
     path.write_text(new)
 
 
-def write_results(rows, peak, rss, have_torch, args, cert=()) -> None:
+def write_results(rows, peak, rss, have_torch, args, cert=(), cnn_lines=()) -> None:
     import numba
 
     try:
@@ -403,6 +559,9 @@ def write_results(rows, peak, rss, have_torch, args, cert=()) -> None:
         lines += ["", "PyTorch was not installed: the comparison was skipped."]
     if cert:
         lines += ["", "## Certification and certified training (same run)", "", *cert]
+    if cnn_lines:
+        lines += ["", "## Where a CNN epoch's time goes (same run)", "",
+                  f"The CNN is nprelu.Network.cnn's default: {CNN}.", "", *cnn_lines]
     if args.no_jit:  # plain-Python twins: a separate file, so the main table stays intact
         lines[0] = "# Benchmarks without numba (NUMBA_DISABLE_JIT=1, extrapolated from a few steps)"
     out = HERE / ("RESULTS-nojit.md" if args.no_jit else "RESULTS.md")
@@ -438,9 +597,9 @@ def main() -> None:
     if args.no_jit and os.environ.get("NUMBA_DISABLE_JIT") != "1":
         env = dict(os.environ, NUMBA_DISABLE_JIT="1")
         raise SystemExit(subprocess.call([sys.executable, __file__, *sys.argv[1:]], env=env))
-    rows, peak, rss, have_torch, cert = run(args)
+    rows, peak, rss, have_torch, cert, cnn_lines = run(args)
     if not args.quick:
-        write_results(rows, peak, rss, have_torch, args, cert)
+        write_results(rows, peak, rss, have_torch, args, cert, cnn_lines)
 
 
 if __name__ == "__main__":
