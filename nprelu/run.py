@@ -232,8 +232,8 @@ class Context:
             return ex.models[key]
         if not self.allow_training:
             raise NeedsTraining(f"chapter {self.name} needs the model {spec.label()}, which is "
-                                f"not in the model cache {self.store.cache}; training it takes "
-                                f"{training_estimate(spec)}")
+                                f"not in the model cache {shown(self.store.cache)}; training it "
+                                f"takes {training_estimate(spec)}")
         base = self._model_future(spec.clean) if spec.adv else None
         base_model = ex.submit(_first, base) if base is not None else None
         if spec.dataset not in ex.train_data:
@@ -349,6 +349,15 @@ class Context:
             say(f"[{self.name}] wrote {path}")
             if show:
                 print(text)
+
+
+def shown(path: Path) -> str:
+    """A path as a page or a message shows it: relative to the checkout when inside it (no
+    user's home folder in the book), else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def training_estimate(spec: Spec) -> str:

@@ -175,3 +175,14 @@ def test_a_chapter_whose_models_are_not_cached_falls_back_to_quick_settings(
     assert code[0].source.startswith("QUICK = True") and all(c.execution_count for c in code)
     note_quick_prose(nb)
     assert any(c.source == QUICK_PROSE for c in nb.cells)
+
+
+def test_the_fallback_message_shows_no_local_path(tmp_path):
+    from nprelu.run import ROOT, NeedsTraining, make_context
+
+    ctx = make_context(quick=False, results=tmp_path / "r", cache=ROOT / ".cache" / "nowhere")
+    ctx.allow_training = False
+    with pytest.raises(NeedsTraining) as err:
+        ctx.model(ctx.spec((8,)))
+    assert "not in the model cache .cache/nowhere;" in str(err.value)
+    assert str(ROOT) not in str(err.value)
