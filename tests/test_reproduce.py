@@ -95,8 +95,32 @@ def test_kernel_tolerances_fit_each_quantity():
     assert kernel_differences(old, {k_acc: 60.0, k_l2: 2.3, k_set: 20}) != []  # 20 points
     assert kernel_differences(old, {k_acc: 44.0, k_l2: 4.0, k_set: 20}) != []  # twice as far
     assert kernel_differences(old, {k_acc: 44.0, k_l2: 2.3, k_set: 30}) != []  # a setting
-    many = {("audit_x", "pgd", i): 50.0 for i in range(50)}
+    many = {(f"table1_{i}", "pgd"): 50.0 for i in range(50)}
     assert kernel_differences(many, {k: 54.0 for k in many}) != []  # all moved the same way
+    few = {("table1_x", "cw_median_l2"): 0.65}
+    assert kernel_differences(few, {("table1_x", "cw_median_l2"): 0.23}) == []  # seen
+    assert kernel_differences(few, {("table1_x", "cw_median_l2"): 6.5}) != []
+    one = {("sec7", 0.01, "pixels_positive"): 0}
+    assert kernel_differences(one, {("sec7", 0.01, "pixels_positive"): 536}) == []  # seen
+    assert kernel_differences(one, {("sec7", 0.01, "pixels_positive"): 900}) != []
+
+
+@pytest.mark.slow
+def test_the_kernel_tolerances_pass_a_real_skylakex_quick_run_and_catch_a_wrong_one():
+    """tests/data/quick_records_skylakex holds the quick run's records made with OpenBLAS's
+    SkylakeX kernels (this code, 2026-12-02): within every tolerance of the Haswell records.
+    The same records with PGD doing nothing (its accuracy = clean accuracy) must fail."""
+    from pathlib import Path
+
+    folder = Path(__file__).parent / "data" / "quick_records_skylakex"
+    before, sky = old_numbers(), new_numbers(folder)
+    assert len(differences(before, sky)) > 500  # really another kernel: most numbers moved
+    assert kernel_differences(before, sky) == []
+    broken = dict(sky)
+    for k in [k for k in sky if k[-1] == "pgd" and isinstance(k[0], str)
+              and k[0].startswith("table1_")]:
+        broken[k] = sky[(k[0], "clean")]
+    assert kernel_differences(before, broken) != []
 
 
 @pytest.mark.slow
