@@ -120,12 +120,14 @@ class Conv2D:
     """Convolution of (N, C, H, W) images with C_out kernels of C x k x k, stride s and zero
     padding p, then the activation (if any; a capped one takes one cap or one per channel).
 
-    By im2col: the input's k x k patches become the rows of a matrix (nprelu.kernels.im2col),
-    and the convolution is one matrix product with the kernels W reshaped to (C_out, C k k):
+    By im2col: the input's k x k patches become the columns of a matrix cols (C k k, N OH OW)
+    (nprelu.kernels.im2col), and the convolution is one matrix product with the kernels W
+    reshaped to (C_out, C k k):
         z[(n, p, q), c'] = sum_{c, u, v} x[n, c, p s - pad + u, q s - pad + v] W[c', c, u, v]
-                           + b[c']
-    The backward pass is the same product transposed: dW = dz^T cols, and dL/dx = col2im(dz W),
-    which adds each patch's gradient back onto the pixels it was copied from."""
+                           + b[c'],        i.e.  z = cols^T W^T + b
+    The backward pass is the same product transposed: dW = dz^T cols^T, and
+    dL/dx = col2im(W^T dz^T), which adds each patch's gradient back onto the pixels it was
+    copied from."""
 
     kind = "conv2d"
 
@@ -173,22 +175,23 @@ class Conv2D:
         return (self.c_out, oh, ow)
 
     def _cols(self, x: np.ndarray) -> tuple[np.ndarray, int, int]:
+        """The unfolded patches (C k k, N OH OW), and OH, OW."""
         _, oh, ow = self.out_shape(x.shape[1:])
-        cols = np.empty((len(x) * oh * ow, self.c_in * self.k * self.k), x.dtype)
+        cols = np.empty((self.c_in * self.k * self.k, len(x) * oh * ow), x.dtype)
         K.im2col(x, self.k, self.stride, self.pad, cols)
         return cols, oh, ow
 
     def forward(self, x: np.ndarray):
-        """x (N, C, H, W) -> (N, C_out, OH, OW)."""
+        """x (N, C, H, W) -> (N, C_out, OH, OW), a C-contiguous array."""
         cols, oh, ow = self._cols(x)
-        z = cols @ self.W.reshape(self.c_out, -1).T  # (N OH OW, C_out)
+        z = cols.T @ self.W.reshape(self.c_out, -1).T  # (N OH OW, C_out)
         if self.act is None:
             z += self.b
             a = z
         else:
             a = np.empty_like(z)
             self.act.forward(z, self.b, a)
-        out = a.reshape(len(x), oh, ow, self.c_out).transpose(0, 3, 1, 2)
+        out = np.ascontiguousarray(a.reshape(len(x), oh, ow, self.c_out).transpose(0, 3, 1, 2))
         return out, (x.shape, cols, z if self.act is not None else None, a)
 
     def backward(self, cache, dout: np.ndarray, param_grads: bool = True,
@@ -204,18 +207,18 @@ class Conv2D:
             dz = np.empty_like(z)
             self.act.backward(z, a, da, dz, self.db, param_grads, straight_through=bpda)
         if param_grads:
-            self.dW[...] = (dz.T @ cols).reshape(self.W.shape)
+            self.dW[...] = (dz.T @ cols.T).reshape(self.W.shape)
         if not input_grad:
             return None
         dx = np.empty(x_shape, dz.dtype)
-        K.col2im(dz @ self.W.reshape(self.c_out, -1), self.k, self.stride, self.pad, dx)
+        K.col2im(self.W.reshape(self.c_out, -1).T @ dz.T, self.k, self.stride, self.pad, dx)
         return dx
 
     def linear(self, x: np.ndarray, W: np.ndarray | None = None) -> np.ndarray:
         """The convolution of x (N, C, H, W) without bias, with kernels W (default the layer's)."""
         W = self.W if W is None else W
         cols, oh, ow = self._cols(x)
-        z = cols @ W.reshape(self.c_out, -1).T
+        z = cols.T @ W.reshape(self.c_out, -1).T
         return z.reshape(len(x), oh, ow, self.c_out).transpose(0, 3, 1, 2)
 
     def linear_T(self, g: np.ndarray, in_shape: tuple, W: np.ndarray | None = None
@@ -224,7 +227,7 @@ class Conv2D:
         W = self.W if W is None else W
         flat = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(-1, self.c_out)
         dx = np.empty((len(g), *in_shape), g.dtype)
-        K.col2im(flat @ W.reshape(self.c_out, -1), self.k, self.stride, self.pad, dx)
+        K.col2im(W.reshape(self.c_out, -1).T @ flat.T, self.k, self.stride, self.pad, dx)
         return dx
 
 

@@ -33,8 +33,8 @@ def _cases(rng):
     img = rng.normal(size=(2, 3, 7, 6)).astype(f32)
     for k, stride, pad in ((3, 1, 1), (2, 2, 0), (3, 2, 2)):
         oh, ow = (7 + 2 * pad - k) // stride + 1, (6 + 2 * pad - k) // stride + 1
-        yield "im2col", (img, k, stride, pad, np.zeros((2 * oh * ow, 3 * k * k), f32))
-        yield "col2im", (rng.normal(size=(2 * oh * ow, 3 * k * k)).astype(f32), k, stride, pad,
+        yield "im2col", (img, k, stride, pad, np.zeros((3 * k * k, 2 * oh * ow), f32))
+        yield "col2im", (rng.normal(size=(3 * k * k, 2 * oh * ow)).astype(f32), k, stride, pad,
                          np.zeros_like(img))
     ties = np.round(img * 2) / 2  # ties inside windows: the first maximum must win in both
     yield "maxpool_forward", (ties, 2, np.zeros((2, 3, 3, 3), f32),
