@@ -108,8 +108,14 @@ def test_the_book_in_a_real_browser(quick_book):
                         t => t.innerText.includes('adv. training'));
                     return t ? t.querySelectorAll('tbody tr').length : 0; }""")
                 assert rows == 12, f"Table 1 on the index has {rows} rows, not 12"
-            # the page is readable: no horizontal scrolling at 1280 px
+            # the page is readable: no horizontal scrolling at 1280 px, and a table wider than
+            # the text column scrolls by itself instead of being cut off at the page's edge
             assert page.evaluate("document.documentElement.scrollWidth") <= 1280, name
+            clipped = page.evaluate("""() => Array.from(document.querySelectorAll('table'))
+                .filter(t => t.getBoundingClientRect().right
+                             > t.parentElement.getBoundingClientRect().right + 1)
+                .length""")
+            assert clipped == 0, f"{name}: {clipped} table(s) cut off at the page's edge"
         browser.close()
     assert problems == []
 
