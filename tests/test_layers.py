@@ -90,6 +90,19 @@ def test_maxpool_backward_matches_finite_differences_and_routes_to_the_max():
     assert (np.count_nonzero(windows.reshape(2, 3, 3, 2, 4), axis=-1) == 1).all()  # one each
 
 
+def test_negative_control_a_maxpool_backward_to_the_wrong_input_fails(monkeypatch):
+    """Route each window's gradient to its first input instead of its maximum: caught."""
+    rng = np.random.default_rng(7)
+    layer = nr.MaxPool2D(2)
+    x = rng.normal(size=(2, 2, 4, 4))
+    w = rng.normal(size=(2, 2, 2, 2))
+    num = numeric_grad(lambda: float((layer.forward(x)[0] * w).sum()), x)
+    assert rel_err(_run(layer, x, w), num) < TOL
+    monkeypatch.setattr(K, "maxpool_backward",
+                        lambda dout, arg, k, dx: K._maxpool_backward(dout, arg * 0, k, dx))
+    assert rel_err(_run(layer, x, w), num) > 1e-2
+
+
 def test_maxpool_ties_go_to_the_first_maximum_in_row_major_order():
     layer = nr.MaxPool2D(2)
     x = np.array([[[[1.0, 3.0], [3.0, 3.0]]]])  # three tied maxima
