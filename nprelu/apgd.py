@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .attacks import loss_and_gradient
 from .checks import check_batch, check_choice, check_count, check_number, check_seed
-from .losses import dlr_loss, dlr_loss_targeted, softmax_cross_entropy
 from .network import Network
 
 LOSSES = ("ce", "dlr", "dlr-targeted")
@@ -39,15 +39,10 @@ class APGDResult:
 
 def objective(model: Network, x: np.ndarray, y: np.ndarray, loss: str, target=None,
               bpda: bool = False):
-    """(loss per input (N,), its input gradient (N, D), logits (N, K)) for the APGD losses."""
-    logits, cache = model.forward(x, check=False)
-    if loss == "ce":
-        value, dlogits = softmax_cross_entropy(logits, y)
-    elif loss == "dlr":
-        value, dlogits = dlr_loss(logits, y)
-    else:
-        value, dlogits = dlr_loss_targeted(logits, y, target)
-    return value, model.backward(cache, dlogits, param_grads=False, bpda=bpda), logits
+    """(loss per input (N,), its input gradient (N, D), logits (N, K)) for the APGD losses:
+    "ce", "dlr", or the targeted DLR against `target`."""
+    return loss_and_gradient(model, x, y, "dlr_targeted" if target is not None else loss,
+                             bpda, target)
 
 
 def _oscillating(loss_steps: np.ndarray, j: int, k: int, rho: float = 0.75) -> np.ndarray:

@@ -29,31 +29,49 @@ import numpy as np
 
 from . import kernels as K
 from .checks import check_batch, check_choice, check_count, check_number, check_seed
-from .losses import cw_margin, softmax_cross_entropy, softmax_output_cross_entropy
+from .losses import (
+    cw_margin,
+    dlr_loss,
+    dlr_loss_targeted,
+    softmax_cross_entropy,
+    softmax_output_cross_entropy,
+)
 from .network import Network
 
-LOSSES = ("ce", "margin", "softmax_output")
+LOSSES = ("ce", "margin", "softmax_output", "dlr", "dlr_targeted")
 
 
-def loss_gradient(model: Network, x: np.ndarray, y: np.ndarray, loss: str = "ce",
-                  bpda: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample attack objective (to maximise) and its input gradient (N, D).
+def loss_and_gradient(model: Network, x: np.ndarray, y: np.ndarray, loss: str = "ce",
+                      bpda: bool = False, target: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-sample attack objective (to maximise), its input gradient (N, D) and the logits.
 
     loss="ce": cross-entropy on the logits; "margin": -(Z_y - max_{j != y} Z_j), the CW margin
     with its sign flipped so that every loss is maximised; "softmax_output": cross-entropy of the
-    softmax output taken as logits (see the module docstring). bpda=True backpropagates through
-    the caps as if they were plain ReLUs (the forward pass keeps them). x is not checked: it may
-    lie outside [0, 1] (an attack with box=False)."""
+    softmax output taken as logits (see the module docstring); "dlr" and "dlr_targeted" (with
+    `target`): the DLR losses of APGD (nprelu.losses). bpda=True backpropagates through the caps
+    as if they were plain ReLUs (the forward pass keeps them). x is not checked: it may lie
+    outside [0, 1] (an attack with box=False)."""
     check_choice(loss, "loss", LOSSES)
     logits, cache = model.forward(x, check=False)
     if loss == "ce":
         value, dlogits = softmax_cross_entropy(logits, y)
     elif loss == "softmax_output":
         value, dlogits = softmax_output_cross_entropy(logits, y)
+    elif loss == "dlr":
+        value, dlogits = dlr_loss(logits, y)
+    elif loss == "dlr_targeted":
+        value, dlogits = dlr_loss_targeted(logits, y, target)
     else:
         value, dlogits = cw_margin(logits, y, kappa=np.inf)
         value, dlogits = -value, -dlogits
-    return value, model.backward(cache, dlogits, param_grads=False, bpda=bpda)
+    return value, model.backward(cache, dlogits, param_grads=False, bpda=bpda), logits
+
+
+def loss_gradient(model: Network, x: np.ndarray, y: np.ndarray, loss: str = "ce",
+                  bpda: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(objective per input, its input gradient): loss_and_gradient without the logits."""
+    return loss_and_gradient(model, x, y, loss, bpda)[:2]
 
 
 def _gradient_fn(model: Network, loss: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:

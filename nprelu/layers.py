@@ -36,6 +36,29 @@ def glorot_limit(fan_in: int, fan_out: int) -> float:
     return float(np.sqrt(6.0 / (fan_in + fan_out)))
 
 
+def activate(act, z: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The activation of z (rows, units) with the bias b (units,) added first, fused in one
+    kernel (z is modified in place: it becomes z + b); without an activation, z + b."""
+    if act is None:
+        z += b
+        return z
+    a = np.empty_like(z)
+    act.forward(z, b, a)
+    return a
+
+
+def activate_backward(act, z, a, da, db, param_grads: bool, bpda: bool) -> np.ndarray:
+    """dL/dz from dL/da through the activation (identity without one), and db = sum of dz over
+    the rows when param_grads (fused in the activation's kernel)."""
+    if act is None:
+        if param_grads:
+            np.sum(da, axis=0, out=db)
+        return da
+    dz = np.empty_like(z)
+    act.backward(z, a, da, dz, db, param_grads, straight_through=bpda)
+    return dz
+
+
 class Dense:
     """z = x W + b, then the activation (if any). W (in, out), b (out,)."""
 
@@ -82,26 +105,16 @@ class Dense:
 
     def forward(self, x: np.ndarray):
         """z = x W + b (N, out); a = act(z), or z itself without an activation."""
-        z = x @ self.W  # BLAS; with an activation the bias is added by the fused kernel
-        if self.act is None:
-            z = z + self.b
-            return z, (x, None, z)
-        a = np.empty_like(z)
-        self.act.forward(z, self.b, a)
-        return a, (x, z, a)
+        z = x @ self.W  # BLAS; the bias is added with the activation, in one kernel
+        a = activate(self.act, z, self.b)
+        return a, (x, z if self.act is not None else None, a)
 
     def backward(self, cache, da: np.ndarray, param_grads: bool = True,
                  input_grad: bool = True, bpda: bool = False):
         """dz = da * act'(z); dW = x^T dz, db = sum_n dz (when param_grads); returns
         dL/dx = dz W^T (N, in) when input_grad, else None."""
         x, z, a = cache
-        if self.act is None:
-            dz = da
-            if param_grads:
-                np.sum(dz, axis=0, out=self.db)
-        else:
-            dz = np.empty_like(z)
-            self.act.backward(z, a, da, dz, self.db, param_grads, straight_through=bpda)
+        dz = activate_backward(self.act, z, a, da, self.db, param_grads, bpda)
         if param_grads:
             np.matmul(x.T, dz, out=self.dW)
         return dz @ self.W.T if input_grad else None
@@ -185,12 +198,7 @@ class Conv2D:
         """x (N, C, H, W) -> (N, C_out, OH, OW), a C-contiguous array."""
         cols, oh, ow = self._cols(x)
         z = cols.T @ self.W.reshape(self.c_out, -1).T  # (N OH OW, C_out)
-        if self.act is None:
-            z += self.b
-            a = z
-        else:
-            a = np.empty_like(z)
-            self.act.forward(z, self.b, a)
+        a = activate(self.act, z, self.b)  # one bias and one cap (if any) per channel
         out = np.ascontiguousarray(a.reshape(len(x), oh, ow, self.c_out).transpose(0, 3, 1, 2))
         return out, (x.shape, cols, z if self.act is not None else None, a)
 
@@ -199,13 +207,7 @@ class Conv2D:
         """dout (N, C_out, OH, OW) -> dL/dx (N, C, H, W); dW and db when param_grads."""
         x_shape, cols, z, a = cache
         da = np.ascontiguousarray(dout.transpose(0, 2, 3, 1)).reshape(-1, self.c_out)
-        if self.act is None:
-            dz = da
-            if param_grads:
-                np.sum(dz, axis=0, out=self.db)
-        else:
-            dz = np.empty_like(z)
-            self.act.backward(z, a, da, dz, self.db, param_grads, straight_through=bpda)
+        dz = activate_backward(self.act, z, a, da, self.db, param_grads, bpda)
         if param_grads:
             self.dW[...] = (dz.T @ cols.T).reshape(self.W.shape)
         if not input_grad:

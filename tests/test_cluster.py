@@ -2,7 +2,9 @@
 separate processes on 127.0.0.1. Determinism against the serial run, a worker killed in the
 middle of training, the client killed (its workers must die with it; a rerun resumes)."""
 
+import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -106,19 +108,32 @@ def _listening(port: int) -> bool:
         return False
 
 
-@pytest.mark.slow
-def test_a_chapter_through_a_scheduler_and_a_worker_over_tcp(tmp_path, quick_run):
+@contextlib.contextmanager
+def tcp_cluster(folder, worker_env: dict | None = None):
+    """A `dask scheduler` and one `dask worker` as processes on 127.0.0.1 (the worker with
+    `worker_env` added to its environment); yields the scheduler's address once it listens."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     dask = [sys.executable, "-m", "dask"]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": tmp_path}
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": folder}
     scheduler = subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port",
                                   str(port), "--no-dashboard"], **quiet)
     worker = subprocess.Popen([*dask, "worker", address, "--nthreads", "1", "--nworkers", "1",
-                               "--no-dashboard", "--host", "127.0.0.1"], **quiet)
+                               "--no-dashboard", "--host", "127.0.0.1"], **quiet,
+                              env=dict(os.environ, **(worker_env or {})))
     try:
         # nprelu refuses at once a scheduler not yet listening (importing Dask takes seconds)
         wait_for(lambda: _listening(port))
+        yield address
+    finally:
+        for p in (worker, scheduler):
+            p.terminate()
+            p.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_a_chapter_through_a_scheduler_and_a_worker_over_tcp(tmp_path, quick_run):
+    with tcp_cluster(tmp_path) as address:
         res, cache = tmp_path / "results", tmp_path / "cache"
         env = {"NPRELU_RESULTS": str(res), "NPRELU_CACHE": str(cache)}
         proc = start_nprelu(["reproduce", "--quick", "--only", "ch7", "--scheduler", address],
@@ -127,10 +142,6 @@ def test_a_chapter_through_a_scheduler_and_a_worker_over_tcp(tmp_path, quick_run
         assert proc.returncode == 0, err[-2000:]
         assert f"connected to the Dask scheduler at {address} (1 worker)" in out
         same_as_serial(res, cache, quick_run)
-    finally:
-        for p in (worker, scheduler):
-            p.terminate()
-            p.wait(timeout=30)
 
 
 def test_workers_and_scheduler_exclude_each_other(cli):
@@ -150,19 +161,7 @@ def test_a_worker_on_another_blas_kernel_is_refused_over_tcp(tmp_path):
 
     if needs_openblas.args[0]:
         pytest.skip(needs_openblas.kwargs["reason"])
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    dask = [sys.executable, "-m", "dask"]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": tmp_path}
-    import os
-
-    scheduler = subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port",
-                                  str(port), "--no-dashboard"], **quiet)
-    worker = subprocess.Popen([*dask, "worker", address, "--nthreads", "1", "--nworkers", "1",
-                               "--no-dashboard", "--host", "127.0.0.1"], **quiet,
-                              env=dict(os.environ, OPENBLAS_CORETYPE=other_coretype()))
-    try:
-        wait_for(lambda: _listening(port))
+    with tcp_cluster(tmp_path, {"OPENBLAS_CORETYPE": other_coretype()}) as address:
         env = {"NPRELU_RESULTS": str(tmp_path / "r"), "NPRELU_CACHE": str(tmp_path / "c")}
         proc = start_nprelu(["reproduce", "--quick", "--only", "ch7", "--scheduler", address],
                             env, tmp_path)
@@ -170,7 +169,3 @@ def test_a_worker_on_another_blas_kernel_is_refused_over_tcp(tmp_path):
         assert proc.returncode == 2, err[-2000:]
         assert "do not all use this client's BLAS kernel" in err and other_coretype() in err
         assert not (tmp_path / "c").exists() or not list((tmp_path / "c").glob("*.npz"))
-    finally:
-        for p in (worker, scheduler):
-            p.terminate()
-            p.wait(timeout=30)
