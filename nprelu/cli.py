@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from .data import DATASETS
 from .progress import bar, on_terminal, plural
 from .run import add_run_options, positive_int, tune_malloc, whole_number
 
@@ -256,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def data_option(p):
-        p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist",
+        p.add_argument("--dataset", choices=tuple(DATASETS), default="mnist",
                        help="the data to train on or evaluate with; a model is refused on "
                             "another dataset than its own (default: mnist)")
         p.add_argument("--data", default=None, metavar="DIR",
@@ -341,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="at the paper's settings, train models missing from the cache "
                         "(default: build those chapters at quick settings and say so)")
     p.add_argument("--open", action="store_true", help="open the index in a browser")
-    p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist",
+    p.add_argument("--dataset", choices=tuple(DATASETS), default="mnist",
                    help="run the chapters on this dataset (default: mnist)")
     p.set_defaults(fn=cmd_book)
 

@@ -27,10 +27,9 @@ import numpy as np
 from . import blas
 from .activations import CappedReLU, LearnedCap
 from .checks import check_caps, check_images, check_labels, check_seed
+from .data import check_dataset
 from .losses import softmax_cross_entropy
 from .version import VERSION
-
-DATASETS = ("mnist", "fashion-mnist")
 
 # Convolutions unfold their input (im2col): a batch of attacked images is cut into chunks whose
 # unfolded patches stay under this many bytes.
@@ -48,9 +47,7 @@ class Network:
         self.input_shape = tuple(int(s) for s in input_shape)
         self.seed = check_seed(seed)
         self.dtype = np.dtype(dtype)
-        if dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
-        self.dataset = dataset
+        self.dataset = check_dataset(dataset)
         self.n_in = int(np.prod(self.input_shape))
         shape = self.input_shape
         self.shapes = [shape]  # the shape of one sample before each layer, and at the end
