@@ -13,7 +13,6 @@ from .activations import (
 from .attacks import FGSM, PGD, ZeroGradResult, fgsm, pgd, zero_gradient_search
 from .cw import CWResult, black_image_class, cw_accuracies, cw_l2
 from .data import MNISTError, load_dataset, load_mnist, load_mnist_split, load_split_of
-from .files import read_any_model as load_model
 from .layers import Activation, Conv2D, Dense, Flatten, MaxPool2D
 from .losses import cw_margin, softmax_cross_entropy
 from .metrics import (
@@ -25,7 +24,7 @@ from .metrics import (
     sensitivity_map,
     success_rate,
 )
-from .model import MLP
+from .model import MLP, load_model
 from .network import Network
 from .optim import Adam
 from .train import Spec, TrainingDiverged, adversarial_finetune, fit, train

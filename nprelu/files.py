@@ -10,7 +10,8 @@ Model file (.npz, never pickled): one array `meta` holding a JSON object, and th
 - format 2, any network of layers: meta["layers"] lists each layer's config (nprelu.layers),
   and "L{i}.{name}" holds parameter `name` of layer i (W, b, a learned cap's m).
 The readers refuse a file that is not such an archive, lacks a key or an array, has a wrong
-shape, or holds NaN or infinite weights, and say which; `read_any_model` returns the model.
+shape, or holds NaN or infinite weights, and say which. This module knows files, not models:
+nprelu.model and nprelu.network build their models from what it reads.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def write_model_file(path: str | os.PathLike, meta: dict, arrays: dict[str, np.n
     return atomic_write(path, lambda f: np.savez(f, **payload))
 
 
-def _check_array(path: Path, name: str, a: np.ndarray, shape: tuple) -> None:
+def check_array(path: Path, name: str, a: np.ndarray, shape: tuple) -> None:
+    """Refuse a parameter array of the wrong shape, a non-float dtype, or NaN/inf."""
     if a.shape != tuple(shape):
         raise ModelFileError(f"{path}: {name} has shape {a.shape}, expected {tuple(shape)}")
     if not np.issubdtype(a.dtype, np.floating):
@@ -118,56 +120,7 @@ def _check_array(path: Path, name: str, a: np.ndarray, shape: tuple) -> None:
                              "model is broken (did its training diverge?)")
 
 
-def read_any_model(path: str | os.PathLike):
-    """The model a file holds: an MLP (format 1) or a Network of layers (format 2)."""
-    from .model import MLP
-
-    meta, arrays = _open(Path(path))
-    if meta.get("format_version") == 2:
-        return _network_from(Path(path), meta, arrays)
-    return MLP.load(path)
-
-
-def _network_from(path: Path, meta: dict, arrays: dict):
-    """Check a format-2 file completely and build its network."""
-    from .layers import from_layer_config
-    from .network import Network
-
-    missing = [k for k in NETWORK_KEYS if k not in meta]
-    if missing:
-        raise ModelFileError(f"{path}: metadata lacks {', '.join(missing)}; the file is "
-                             "incomplete or from another program")
-    configs = meta["layers"]
-    if not isinstance(configs, list) or not configs:
-        raise ModelFileError(f"{path}: 'layers' must be a non-empty list of layer configs")
-    layers = []
-    for i, cfg in enumerate(configs):
-        try:
-            layers.append(from_layer_config(cfg))
-        except (ValueError, TypeError, KeyError, AttributeError) as err:
-            raise ModelFileError(f"{path}: layer {i + 1} has a bad config ({err})") from None
-    try:
-        model = Network(layers, meta["input_shape"], meta["seed"],
-                        np.dtype(meta.get("dtype", "float32")), meta.get("dataset", "mnist"))
-    except (ValueError, TypeError) as err:
-        raise ModelFileError(f"{path}: the layers do not fit together: {err}") from None
-    wanted = {f"L{i}.{name}": shape for i, layer in enumerate(model.layers)
-              for name, shape in layer.params.items()}
-    missing, extra = sorted(wanted.keys() - arrays.keys()), sorted(arrays.keys() - wanted)
-    if missing:
-        raise ModelFileError(f"{path}: parameter arrays {', '.join(missing)} are missing")
-    if extra:
-        raise ModelFileError(f"{path}: unexpected arrays {', '.join(extra)} for its layers")
-    for i, layer in enumerate(model.layers):
-        for name, shape in layer.params.items():
-            key = f"L{i}.{name}"
-            _check_array(path, f"{key} (layer {i + 1}, {layer.kind})", arrays[key], shape)
-            (getattr(layer, name) if name in ("W", "b") else getattr(layer.act, name))[...] = \
-                arrays[key]
-    return model
-
-
-def _open(path: Path) -> tuple[dict, dict]:
+def read_archive(path: Path) -> tuple[dict, dict]:
     """The JSON metadata and the arrays of a model file, checked as an archive. Never
     unpickles anything. Raises FileNotFoundError or ModelFileError naming what is wrong."""
     if not path.exists():
@@ -211,7 +164,7 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, list[tuple[np.ndarra
     """Read and fully check an MLP file (format 1). Returns (meta, [(W, b) per dense layer]);
     a format-2 file gives its meta and no layers (the caller refuses it)."""
     path = Path(path)
-    meta, arrays = _open(path)
+    meta, arrays = read_archive(path)
     if meta.get("format_version") == 2:
         return meta, []
     missing = [k for k in META_KEYS if k not in meta]
@@ -237,7 +190,7 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, list[tuple[np.ndarra
         if W.shape != (n_in, n_out) or b.shape != (n_out,):
             raise ModelFileError(f"{path}: layer {i} has W {W.shape} and b {b.shape}, expected "
                                  f"{(n_in, n_out)} and {(n_out,)}")
-        _check_array(path, f"W{i}", W, (n_in, n_out))
-        _check_array(path, f"b{i}", b, (n_out,))
+        check_array(path, f"W{i}", W, (n_in, n_out))
+        check_array(path, f"b{i}", b, (n_out,))
         layers.append((W, b))
     return meta, layers

@@ -142,3 +142,12 @@ def _rebuild(config: dict, dtype: str, params: np.ndarray) -> MLP:
     model = MLP.from_config(config, np.dtype(dtype))
     model.params[...] = params
     return model
+
+
+def load_model(path: str | os.PathLike) -> Network:
+    """The model a file holds, whichever kind: an MLP (format 1) or a network of layers
+    (format 2), checked completely on the way (nprelu.files)."""
+    from .files import read_archive
+
+    meta, _ = read_archive(Path(path))
+    return Network.load(path) if meta.get("format_version") == 2 else MLP.load(path)

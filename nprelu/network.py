@@ -291,10 +291,48 @@ class Network:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Network:
-        """Load any model file (nprelu.files checks it completely); MLP files give an MLP."""
-        from .files import read_any_model
+        """Load a network file (format 2), after checking it completely: every layer's config,
+        that the layers fit together, every parameter array's presence, shape and finiteness.
+        (An MLP file, format 1: nprelu.MLP.load; either: nprelu.load_model.)"""
+        from .files import NETWORK_KEYS, ModelFileError, check_array, read_archive
+        from .layers import from_layer_config
 
-        return read_any_model(path)
+        path = Path(path)
+        meta, arrays = read_archive(path)
+        if meta.get("format_version") != 2:
+            raise ModelFileError(f"{path} holds an MLP (model format 1): load it with "
+                                 "nprelu.MLP.load or nprelu.load_model")
+        missing = [k for k in NETWORK_KEYS if k not in meta]
+        if missing:
+            raise ModelFileError(f"{path}: metadata lacks {', '.join(missing)}; the file is "
+                                 "incomplete or from another program")
+        configs = meta["layers"]
+        if not isinstance(configs, list) or not configs:
+            raise ModelFileError(f"{path}: 'layers' must be a non-empty list of layer configs")
+        layers = []
+        for i, cfg in enumerate(configs):
+            try:
+                layers.append(from_layer_config(cfg))
+            except (ValueError, TypeError, KeyError, AttributeError) as err:
+                raise ModelFileError(f"{path}: layer {i + 1} has a bad config ({err})") from None
+        try:
+            model = Network(layers, meta["input_shape"], meta["seed"],
+                            np.dtype(meta.get("dtype", "float32")), meta.get("dataset", "mnist"))
+        except (ValueError, TypeError) as err:
+            raise ModelFileError(f"{path}: the layers do not fit together: {err}") from None
+        wanted = {f"L{i}.{name}": shape for i, layer in enumerate(model.layers)
+                  for name, shape in layer.params.items()}
+        missing, extra = sorted(wanted.keys() - arrays.keys()), sorted(arrays.keys() - wanted)
+        if missing:
+            raise ModelFileError(f"{path}: parameter arrays {', '.join(missing)} are missing")
+        if extra:
+            raise ModelFileError(f"{path}: unexpected arrays {', '.join(extra)} for its layers")
+        for i, layer in enumerate(model.layers):
+            for name, shape in layer.params.items():
+                key = f"L{i}.{name}"
+                check_array(path, f"{key} (layer {i + 1}, {layer.kind})", arrays[key], shape)
+                _param(layer, name)[...] = arrays[key]
+        return model
 
 
 def _param(layer, name: str) -> np.ndarray:
