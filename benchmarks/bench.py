@@ -601,7 +601,7 @@ def write_results(rows, peak, rss, have_torch, args, cert=(), cnn_lines=()) -> N
 
 
 def parser() -> argparse.ArgumentParser:
-    from nprelu.run import positive_int
+    from nprelu.argtypes import positive_int
 
     p = argparse.ArgumentParser(
         prog="nprelu bench", formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -50,7 +50,7 @@ import numpy as np
 import nprelu as nr
 from nprelu import audit, certify, paper, plotting
 from nprelu.apgd import apgd
-from nprelu.run import chapter
+from nprelu.context import chapter
 from nprelu.store import net_tag
 
 ctx = chapter("ch10", quick=QUICK)

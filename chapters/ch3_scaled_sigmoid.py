@@ -37,7 +37,7 @@ import numpy as np
 
 import nprelu as nr
 from nprelu import plotting
-from nprelu.run import chapter
+from nprelu.context import chapter
 
 ctx = chapter("ch3s", quick=QUICK)
 x_train, y_train = ctx.train_set()

@@ -37,7 +37,7 @@ QUICK = True
 
 import nprelu as nr
 from nprelu import audit, paper, plotting
-from nprelu.run import chapter
+from nprelu.context import chapter
 
 ctx = chapter("ch5", quick=QUICK)
 x_test, y_test = ctx.test_set()

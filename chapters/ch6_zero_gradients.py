@@ -43,7 +43,7 @@ import numpy as np
 
 import nprelu as nr
 from nprelu import paper, plotting
-from nprelu.run import chapter
+from nprelu.context import chapter
 
 ctx = chapter("ch6", quick=QUICK)
 x_test, y_test = ctx.test_set()

@@ -42,7 +42,7 @@ import numpy as np
 
 import nprelu as nr
 from nprelu import plotting
-from nprelu.run import chapter
+from nprelu.context import chapter
 
 ctx = chapter("ch7", quick=QUICK)
 x_test, y_test = ctx.test_set()

@@ -45,7 +45,7 @@ import numpy as np
 
 import nprelu as nr
 from nprelu import audit, paper, plotting
-from nprelu.run import chapter
+from nprelu.context import chapter
 from nprelu.store import net_tag
 
 ctx = chapter("ch8", quick=QUICK)

@@ -59,8 +59,8 @@ import numpy as np
 import nprelu as nr
 from nprelu import audit, paper, plotting
 from nprelu.apgd import apgd
+from nprelu.context import chapter
 from nprelu.progress import plural
-from nprelu.run import chapter
 from nprelu.store import net_tag
 
 ctx = chapter("ch9", quick=QUICK)

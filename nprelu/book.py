@@ -25,11 +25,11 @@ import shutil
 import time
 from pathlib import Path
 
+from .context import ROOT
 from .files import atomic_write_bytes
 from .paper import PAPER_TABLE1
 from .progress import say
 from .reproduce import CHAPTERS, chapter_path
-from .run import ROOT
 from .store import net_tag
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

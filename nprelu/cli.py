@@ -13,46 +13,13 @@ import time
 
 import numpy as np
 
+from .argtypes import image_eps, nonneg_int, positive_float, positive_int
+from .context import add_run_options
 from .data import DATASETS
+from .executors import tune_malloc
 from .progress import bar, on_terminal, plural
-from .run import add_run_options, positive_int, tune_malloc, whole_number
 
 EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
-
-
-# ----------------------------------------------------------------------------- argument types
-nonneg_int = whole_number(0)
-
-
-def _float(text: str, positive: bool) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expects a number, got {text!r}") from None
-    ok = math.isfinite(value) and (value > 0 if positive else value >= 0)
-    if not ok:
-        raise argparse.ArgumentTypeError(
-            f"expects a finite number {'> 0' if positive else '>= 0'}, got {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    return _float(text, positive=True)
-
-
-def image_eps(text: str) -> float:
-    """An L-inf radius on images in [0, 1]: > 0 (eps 0 leaves every input as it is) and <= 1
-    (eps 1 already reaches every image)."""
-    value = _float(text, positive=True)
-    if value > 1:
-        raise argparse.ArgumentTypeError(
-            f"expects a radius in (0, 1] on images in [0, 1], got {text!r} (eps 1 already "
-            "reaches every image)")
-    return value
-
-
-def nonneg_float(text: str) -> float:
-    return _float(text, positive=False)
 
 
 def parse_caps(items: list[str] | None) -> dict[int, float]:
@@ -239,7 +206,7 @@ def cmd_bench(bench_args: list[str]) -> None:
     """Run benchmarks/bench.py of the source checkout with the remaining arguments."""
     import runpy
 
-    from .run import ROOT
+    from .context import ROOT
 
     script = ROOT / "benchmarks" / "bench.py"
     if not script.exists():

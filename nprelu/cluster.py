@@ -11,7 +11,7 @@ operations as the serial executor (put, submit, when_done, gather):
   no shared file system and an interrupted client keeps everything that finished;
 - dependencies are futures: a record waits for its model, an adversarially fine-tuned model
   for its clean one; the scheduler runs whatever is ready, so both cores stay busy;
-- every task sets its own BLAS thread count (nprelu.run.record_task, nprelu.train.fit), so a
+- every task sets its own BLAS thread count (nprelu.executors.record_task, nprelu.train.fit), so a
   model trained on a worker has the bits of the same model trained serially.
 Dask is imported only here, and only when a run asks for it.
 """
@@ -26,16 +26,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+from .executors import Executor
 from .progress import bar, on_terminal, plural, say
-from .run import RunState
 
 
-class DaskExecutor(RunState):
+class DaskExecutor(Executor):
     """The executor for a Dask client; shared by chapters that run in threads of the client."""
 
     name = "dask"
     verbose_training = False  # workers train silently; the client prints a line per model
-    eager = True  # queue every model as soon as a chapter names it (see Context.spec)
+    trains_ahead = True  # queue every model as soon as a chapter names it (see Context.spec)
 
     def __init__(self, client):
         super().__init__()

@@ -1,7 +1,7 @@
 """`nprelu reproduce`: run the chapter scripts and collect results/README.md.
 
 Each chapter is a literate script in chapters/; here it is executed as a module with the
-runner's context (see nprelu.run.chapter), so its models and records go through the run's
+runner's context (see nprelu.context.chapter), so its models and records go through the run's
 executor and cache. Finished models and records are on disk as soon as they are done: an
 interrupted run picks up where it stopped.
 """
@@ -22,9 +22,10 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from . import blas
+from .context import ROOT, Context, make_context, running
+from .executors import tune_malloc
 from .files import atomic_write_bytes
 from .progress import plural, say
-from .run import ROOT, Context, make_context, running, tune_malloc
 
 # Paper order. (key, file name, title)
 CHAPTERS = {

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import nprelu as nr
+from nprelu.context import make_context
 from nprelu.data import FILES, default_dir
 from nprelu.files import ModelFileError, read_model_file
-from nprelu.run import make_context
 
 
 def _save_arrays(path, meta=None, **arrays):
@@ -114,10 +114,10 @@ def test_corrupt_cached_model_is_moved_aside_and_retrained(tmp_path, capsys):
 
 def test_unreadable_record_is_recomputed(tmp_path, capsys):
     ctx = make_context(quick=True, results=tmp_path / "res", cache=tmp_path / "cache")
-    assert ctx.record("r", sum, [1, 2]) == 3
+    assert ctx.records({"r": (sum, [1, 2])}) == {"r": 3}
     ctx.store.record_path("r").write_text("{ not json")
-    assert make_context(quick=True, results=tmp_path / "res", cache=tmp_path / "cache"
-                        ).record("r", sum, [1, 2]) == 3
+    again = make_context(quick=True, results=tmp_path / "res", cache=tmp_path / "cache")
+    assert again.records({"r": (sum, [1, 2])}) == {"r": 3}
     assert "not readable JSON" in capsys.readouterr().out
     assert json.loads(ctx.store.record_path("r").read_text())["numbers"] == 3
 

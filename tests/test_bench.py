@@ -4,7 +4,7 @@ import importlib.util
 
 import pytest
 
-from nprelu.run import ROOT
+from nprelu.context import ROOT
 
 
 def load_bench():

@@ -63,7 +63,7 @@ def test_off_the_reference_kernel_keys_and_records_name_it(monkeypatch):
 
 
 def test_a_record_config_names_a_kernel_other_than_the_reference(monkeypatch, tmp_path):
-    from nprelu.run import make_context
+    from nprelu.context import make_context
 
     seen = []
 

@@ -168,7 +168,7 @@ def test_a_chapter_whose_models_are_not_cached_falls_back_to_quick_settings(
     page is built at quick settings, from the quick run's cache, with the reason on top."""
     pytest.importorskip("nbconvert", reason="needs the book extra: pip install -e .[book]")
     from nprelu.book import QUICK_PROSE, execute_chapter, note_quick_prose
-    from nprelu.run import ROOT
+    from nprelu.context import ROOT
 
     _, quick_res, quick_cache, _ = quick_run
     committed = tmp_path / "results"
@@ -184,7 +184,7 @@ def test_a_chapter_whose_models_are_not_cached_falls_back_to_quick_settings(
 
 
 def test_the_fallback_message_shows_no_local_path(tmp_path):
-    from nprelu.run import ROOT, NeedsTraining, make_context
+    from nprelu.context import ROOT, NeedsTraining, make_context
 
     ctx = make_context(quick=False, results=tmp_path / "r", cache=ROOT / ".cache" / "nowhere")
     ctx.allow_training = False

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import nprelu as nr
+from nprelu.context import make_context
 from nprelu.files import atomic_write_bytes
 from nprelu.plotting import figure
-from nprelu.run import make_context
 
 
 @pytest.fixture(params=[0o022, 0o077, 0o002])
@@ -33,7 +33,7 @@ def test_every_atomic_write_honours_the_umask(tmp_path, umask):
     assert mode(atomic_write_bytes(tmp_path / "a.bin", b"x")) == want
     assert mode(nr.MLP((4,), seed=0).save(tmp_path / "m.npz")) == want
     ctx = make_context(quick=True, results=tmp_path / "res", cache=tmp_path / "cache")
-    ctx.record("r", sum, [1])
+    ctx.records({"r": (sum, [1])})
     assert mode(ctx.store.record_path("r")) == want
     fig, ax = figure()
     ax.plot([0, 1])

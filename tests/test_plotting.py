@@ -4,7 +4,7 @@ the beta sweeps (Figs. 4-6, 8-10) is labelled, the first evaluated beta included
 import numpy as np
 
 from nprelu import plotting
-from nprelu.run import make_context
+from nprelu.context import make_context
 
 
 def test_a_figure_made_at_quick_settings_says_so(tmp_path):

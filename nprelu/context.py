@@ -1,16 +1,20 @@
-"""Running a chapter: its settings, its data, its models and records, and where outputs go.
+"""What a chapter runs in: its settings, its data, its models and records, and where outputs go.
 
 A chapter gets its `Context` from `chapter(name, quick=QUICK)`:
 - under `nprelu reproduce`: the runner's context (settings from reproduce's command line);
 - run as a script (`python chapters/ch4_layer_size.py --quick`): from the script's command line;
 - in a notebook kernel: from the QUICK variable of the chapter's settings cell, no argv parsing.
 
-The context trains or loads models (`model`, `models`) and computes or reads records (`record`,
-`records`); it saves figures and tables under results/ and, in a notebook, shows figures inline.
-The heavy work, training a model or computing a record, goes through an executor: in this
-process one after the other (`SerialExecutor`, here), or on a Dask cluster (nprelu.cluster).
-Both see the same tasks and give the same bits: every task runs with settings.blas_threads BLAS
-threads, and every model a task receives is its own copy.
+`ctx.model(spec)` is the trained model of a recipe (nprelu.train.Spec): read back from the
+model cache, or trained now by `nprelu.train.fit` and cached. `ctx.records({name: (fn, *args)})`
+gives each record's numbers: read back if stored with the same config, else fn(*args) computed
+now (a Spec argument becomes its model) and stored. Both are written atomically as soon as they
+exist, so an interrupted run resumes where it stopped.
+
+That is all that happens in a serial run (the default, nprelu.executors.SerialExecutor). On a
+Dask cluster (nprelu.cluster) the same requests become tasks submitted at once, as futures: that
+path lives at the end of the class, apart from the serial one, and gives the same bits (every
+task runs with settings.blas_threads BLAS threads, and gets its own copy of every model).
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import contextvars
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -29,10 +32,12 @@ from pathlib import Path
 import numpy as np
 
 from . import blas
+from .argtypes import parse_seeds, positive_int
 from .checks import check_count
 from .data import DATASETS, check_dataset, load_split_of
+from .executors import SerialExecutor, model_of, record_task, train_task, tune_malloc
 from .files import atomic_write_bytes
-from .model import MLP
+from .network import Network
 from .paper import Settings
 from .progress import plural, say
 from .store import Store, describe, jsonable, model_key
@@ -43,98 +48,6 @@ _RUNNER: contextvars.ContextVar[Context | None] = contextvars.ContextVar("nprelu
                                                                         default=None)
 
 
-# ----------------------------------------------------------------------------- tasks
-_MALLOC_TUNED = False
-
-
-def tune_malloc() -> None:
-    """Keep freed memory in the heap instead of returning it to the system (glibc only).
-
-    numpy allocates fresh arrays at every training step and attack iteration; above glibc's
-    mmap threshold each one is a new mapping whose pages the kernel must zero on first touch.
-    That was a fifth of a PGD evaluation's time (measured: system time 1.50 s -> 0.30 s, page
-    faults 102k -> 43k). Only the allocator changes, never a number."""
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED or not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: no fresh mapping below 1 GiB
-        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep freed memory for the next array
-    except (OSError, AttributeError):
-        pass
-    _MALLOC_TUNED = True
-
-
-def train_task(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None, verbose: bool
-               ) -> tuple[MLP, float]:
-    """One model: follow its recipe. Returns (model, seconds)."""
-    tune_malloc()
-    t0 = time.perf_counter()
-    model = fit(spec, x, y, base, progress=verbose)
-    return model, time.perf_counter() - t0
-
-
-def record_task(fn: Callable, blas_threads: int, *args) -> tuple[object, float]:
-    """One record: fn(*args) with `blas_threads` BLAS threads, each model argument a private
-    copy (fn may move its caps). Returns (numbers, seconds)."""
-    from threadpoolctl import threadpool_limits
-
-    tune_malloc()
-    args = [a.copy() if isinstance(a, MLP) else a for a in args]
-    t0 = time.perf_counter()
-    with threadpool_limits(blas_threads):
-        out = fn(*args)
-    return out, time.perf_counter() - t0
-
-
-class Done:
-    """The result of a task the serial executor has already run (a finished "future")."""
-
-    def __init__(self, value):
-        self.value = value
-
-
-class RunState:
-    """What the chapters of one run share, whatever the executor: the models in flight or
-    done (key -> future of (model, seconds)), and which models and records this run computed
-    (so that --force recomputes each once)."""
-
-    def __init__(self):
-        self.models: dict[str, object] = {}
-        self.records: dict[str, tuple[dict, object]] = {}  # name -> (config, future) this run
-        self.fresh: set[str] = set()
-        self.computed: set[str] = set()
-        self.train_data: dict = {}  # dataset -> (images, labels) as the executor holds them
-        self.lock = threading.RLock()  # chapters may share a run from several threads
-
-    def drain(self) -> None:
-        """Wait until every finished task's result is stored (nothing to wait for here)."""
-
-
-class SerialExecutor(RunState):
-    """Runs every task at once, in this process. Shared by the chapters of one run."""
-
-    name = "serial"
-    verbose_training = True  # epoch lines from the training loop itself
-    eager = False  # train a model only when a cell asks for it
-
-    def put(self, value) -> Done:
-        return Done(value)
-
-    def submit(self, fn: Callable, *args, label: str = "") -> Done:
-        return Done(fn(*[a.value if isinstance(a, Done) else a for a in args]))
-
-    def when_done(self, future: Done, callback: Callable) -> None:
-        callback(future.value)
-
-    def gather(self, futures: list[Done]) -> list:
-        return [f.value for f in futures]
-
-
-# ----------------------------------------------------------------------------- the context
 class NeedsTraining(RuntimeError):
     """A chapter needs models that are not in the cache, and training is switched off."""
 
@@ -163,6 +76,10 @@ class Context:
     def for_chapter(self, name: str, log: Callable[[str], None] | None = None) -> Context:
         return replace(self, name=name, work_done=0, log=log)
 
+    @property
+    def serial(self) -> bool:
+        return self.executor.name == "serial"
+
     # ---------------------------------------------------------------- data
     def test_set(self) -> tuple[np.ndarray, np.ndarray]:
         """The first settings.n_test test images (float32 (N, 784) in [0, 1]) and labels."""
@@ -185,7 +102,7 @@ class Context:
         kw = {"epochs": s.epochs, "dataset": self.dataset, **kw}
         spec = Spec(tuple(hidden), caps, seed=seed, n_train=s.n_train, adv=adv,
                     adv_epochs=s.adv_epochs if adv else 0, blas_threads=s.blas_threads, **kw)
-        if self.executor.eager and self.allow_training:
+        if self.executor.trains_ahead and self.allow_training:
             # On a cluster, start training as soon as a chapter writes a recipe down, so that
             # every model of every chapter is queued from the start.
             with self.executor.lock:
@@ -193,130 +110,109 @@ class Context:
                     self._model_future(spec)
         return spec
 
-    def model(self, spec: Spec) -> MLP:
-        """The trained model of `spec`: from the cache, or trained now and cached. A copy:
-        moving its caps changes nothing elsewhere."""
-        return self.models([spec])[spec]
+    def model(self, spec: Spec) -> Network:
+        """The trained model of `spec`: read back from the model cache, or trained now by
+        `fit` and cached. Every call gives an object of its own: moving its caps changes
+        nothing elsewhere."""
+        if not self.serial:
+            return self.models([spec])[spec]
+        model = self._cached(spec)
+        if model is None:
+            base = self.model(spec.clean) if spec.adv else None  # Sec. 8 fine-tunes a clean net
+            x, y = load_split_of(spec.dataset, "train")
+            t0 = time.perf_counter()
+            model = fit(spec, x, y, base)
+            self.work_done += 1
+            self._keep(spec, model, time.perf_counter() - t0)
+        return model
 
-    def models(self, specs) -> dict[Spec, MLP]:
+    def models(self, specs) -> dict[Spec, Network]:
         """Several trained models; the ones missing from the cache are trained (at once, on a
         cluster), each saved as soon as it is done."""
         specs = list(dict.fromkeys(specs))
-        with self.executor.lock:
-            todo = [s for s in specs if self._needs_training(s)]
-            if todo:
-                say(f"[{self.name}] {plural(len(todo), 'model')} to train, "
-                    f"{len(specs) - len(todo)} cached or already training")
-            futures = [self._model_future(s) for s in specs]
-        return {s: m.copy() for s, (m, _) in zip(specs, self.executor.gather(futures))}
+        if not self.serial:
+            return self._models_on_cluster(specs)
+        todo = [s for s in specs if self._needs_training(s)]
+        if todo:
+            say(f"[{self.name}] {plural(len(todo), 'model')} to train, "
+                f"{len(specs) - len(todo)} cached")
+        return {s: self.model(s) for s in specs}
 
-    def _needs_training(self, spec: Spec) -> bool:
-        ex = self.executor
-        key = model_key(spec)
-        if key in ex.models:
-            return False
-        return (self.force and key not in ex.fresh) or not self.store.has_model(spec)
-
-    def _model_future(self, spec: Spec):
-        """The future of (model, seconds) for spec: shared by every chapter of the run."""
-        with self.executor.lock:
-            return self._model_future_locked(spec)
-
-    def _model_future_locked(self, spec: Spec):
-        ex, key = self.executor, model_key(spec)
-        if key in ex.models:
-            return ex.models[key]
-        model = None if (self.force and key not in ex.fresh) else self.store.load_model(spec)
-        if model is not None:
-            ex.models[key] = ex.put((model, 0.0))
-            return ex.models[key]
-        if not self.allow_training:
+    def _cached(self, spec: Spec) -> Network | None:
+        """The cached model of `spec`, or None when it is to be trained now (not cached, or
+        --force and not yet retrained by this run); NeedsTraining when training is off."""
+        retrain = self.force and model_key(spec) not in self.executor.trained
+        model = None if retrain else self.store.load_model(spec)
+        if model is None and not self.allow_training:
             raise NeedsTraining(f"chapter {self.name} needs the model {spec.label()}, which is "
                                 f"not in the model cache {shown(self.store.cache)}; training it "
                                 f"takes {training_estimate(spec)}")
-        base = self._model_future(spec.clean) if spec.adv else None
-        base_model = ex.submit(_first, base) if base is not None else None
-        if spec.dataset not in ex.train_data:
-            ex.train_data[spec.dataset] = tuple(ex.put(a)
-                                                for a in load_split_of(spec.dataset, "train"))
-        x, y = ex.train_data[spec.dataset]
-        future = ex.submit(train_task, spec, x, y, base_model, ex.verbose_training,
-                           label=f"train {spec.label()}")
-        ex.models[key] = future
-        ex.fresh.add(key)
-        self.work_done += 1
+        return model
 
-        def saved(result, spec=spec):
-            model, seconds = result
-            path = self.store.save_model(spec, model, seconds)
-            say(f"[{self.name}] trained {spec.label()} in {seconds:.0f} s -> {path.name}")
+    def _keep(self, spec: Spec, model: Network, seconds: float) -> None:
+        """Cache a model this run trained."""
+        path = self.store.save_model(spec, model, seconds)
+        self.executor.trained.add(model_key(spec))
+        say(f"[{self.name}] trained {spec.label()} in {seconds:.0f} s -> {path.name}")
 
-        ex.when_done(future, saved)
-        return future
+    def _needs_training(self, spec: Spec) -> bool:
+        ex, key = self.executor, model_key(spec)
+        if key in ex.models:
+            return False
+        return (self.force and key not in ex.trained) or not self.store.has_model(spec)
 
     # ---------------------------------------------------------------- records
-    def record(self, name: str, fn: Callable, *args):
-        """The numbers of record `name`: read back if stored with the same config, else
-        fn(*args) computed now (Spec arguments become their trained models) and stored."""
-        return self.records({name: (fn, *args)})[name]
-
     def records(self, tasks: dict[str, tuple]) -> dict[str, object]:
-        """{name: (fn, *args)} -> {name: numbers}; missing records are computed (at once, on a
-        cluster) and each is stored as soon as it is done, so an interrupted run keeps them."""
-        with self.executor.lock:
-            out, futures = self._submit_records(tasks)
-        ex = self.executor
-        for name, (numbers, _) in zip(futures, ex.gather(list(futures.values()))):
-            out[name] = json.loads(json.dumps(jsonable(numbers)))  # as stored, as read back
-        return {name: out[name] for name in tasks}
-
-    def _submit_records(self, tasks: dict[str, tuple]) -> tuple[dict, dict]:
-        """Read back the stored records of `tasks`; submit the others. (done, futures)"""
-        out, futures, todo = {}, {}, {}
-        ex = self.executor
-        for name, (fn, *args) in tasks.items():
-            config = {"fn": describe(fn), "args": describe(args),
-                      "blas_threads": self.settings.blas_threads}
-            if blas.tag() is not None:  # not the kernel of the committed results: say which
-                config["blas"] = blas.tag()
-            if name in ex.records:  # another chapter of this run asked for it first
-                known, future = ex.records[name]
-                if known != config:
-                    raise ValueError(f"two chapters define record {name} differently: "
-                                     f"{known} and {config}")
-                futures[name] = future
-                continue
-            recompute = self.force and name not in ex.computed
-            rec = None if recompute else self.store.get_record(name, config)
-            if rec is None:
-                todo[name] = (fn, args, config)
-            else:
-                out[name] = rec["numbers"]
+        """{name: (fn, *args)} -> {name: numbers}: each record read back if stored with the
+        same config, else fn(*args) computed now (a Spec argument becomes its trained model)
+        and stored at once, so an interrupted run keeps it."""
+        if not self.serial:
+            return self._records_on_cluster(tasks)
+        configs = {name: self._record_config(name, fn, args)
+                   for name, (fn, *args) in tasks.items()}
+        for name, config in configs.items():  # so that another chapter defines it the same
+            self.executor.records.setdefault(name, (config, None))
+        out = {name: self._stored(name, configs[name]) for name in tasks}
+        todo = [name for name, numbers in out.items() if numbers is None]
         if todo:
-            specs = list(dict.fromkeys(a for _, args, _ in todo.values() for a in args
-                                       if isinstance(a, Spec)))
-            train = [s for s in specs if self._needs_training(s)]
             say(f"[{self.name}] {plural(len(todo), 'record')} to compute, "
-                f"{len(tasks) - len(todo)} stored" + (
-                    f"; {plural(len(train), 'model')} to train, {len(specs) - len(train)} "
-                    "cached or already training" if specs else ""))
-        for name, (fn, args, config) in todo.items():
-            resolved = [ex.submit(_first, self._model_future(a)) if isinstance(a, Spec) else
-                        ex.put(a) if isinstance(a, np.ndarray) else a for a in args]
-            future = ex.submit(record_task, fn, self.settings.blas_threads, *resolved,
-                               label=f"record {name}")
-            futures[name] = future
-            ex.records[name] = (config, future)
+                f"{len(tasks) - len(todo)} stored")
+        for name in todo:
+            fn, *args = tasks[name]
+            values = [self.model(a) if isinstance(a, Spec) else a for a in args]
+            numbers, seconds = record_task(fn, self.settings.blas_threads, *values)
             self.work_done += 1
-            ex.computed.add(name)
+            self._put(name, configs[name], numbers, seconds)
+            out[name] = json.loads(json.dumps(jsonable(numbers)))  # as stored, as read back
+        return out
 
-            def stored(result, name=name, config=config):
-                numbers, seconds = result
-                self.store.put_record(name, config, numbers, seconds, self.settings)
-                (self.log or say)(f"[{self.name}] computed {name} in {seconds:.1f} s")
+    def _record_config(self, name: str, fn: Callable, args) -> dict:
+        """What a record's numbers depend on: the function (and its version), a description of
+        its arguments (model keys, array hashes), the BLAS threads and, off the reference
+        kernel, the BLAS kernel. Two chapters of a run must not define a record differently."""
+        config = {"fn": describe(fn), "args": describe(args),
+                  "blas_threads": self.settings.blas_threads}
+        if blas.tag() is not None:  # not the kernel of the committed results: say which
+            config["blas"] = blas.tag()
+        known = self.executor.records.get(name)
+        if known is not None and known[0] != config:
+            raise ValueError(f"two chapters define record {name} differently: {known[0]} and "
+                             f"{config}")
+        return config
 
-            ex.when_done(future, stored)
-        return out, futures
+    def _stored(self, name: str, config: dict):
+        """The stored numbers of a record (None: to compute now; --force computes each record
+        once per run)."""
+        if self.force and name not in self.executor.recorded:
+            return None
+        rec = self.store.get_record(name, config)
+        return None if rec is None else rec["numbers"]
+
+    def _put(self, name: str, config: dict, numbers, seconds: float) -> None:
+        """Store a record this run computed."""
+        self.store.put_record(name, config, numbers, seconds, self.settings)
+        self.executor.recorded.add(name)
+        (self.log or say)(f"[{self.name}] computed {name} in {seconds:.1f} s")
 
     # ---------------------------------------------------------------- outputs
     def figure(self, fig, name: str) -> None:
@@ -351,6 +247,81 @@ class Context:
                 print(text)
 
 
+    # ---------------------------------------------------------------- on a cluster
+    # Everything below is the Dask path: models and records become futures, submitted at once
+    # so that every worker stays busy, shared by the chapters of the run (which run in threads,
+    # hence the lock), and stored by the client as soon as each finishes.
+    def _models_on_cluster(self, specs: list[Spec]) -> dict[Spec, Network]:
+        with self.executor.lock:
+            todo = [s for s in specs if self._needs_training(s)]
+            if todo:
+                say(f"[{self.name}] {plural(len(todo), 'model')} to train, "
+                    f"{len(specs) - len(todo)} cached or already training")
+            futures = [self._model_future(s) for s in specs]
+        return {s: m.copy() for s, (m, _) in zip(specs, self.executor.gather(futures))}
+
+    def _model_future(self, spec: Spec):
+        """The future of (model, seconds) for spec: shared by every chapter of the run."""
+        ex, key = self.executor, model_key(spec)
+        with ex.lock:
+            if key in ex.models:
+                return ex.models[key]
+            model = self._cached(spec)
+            if model is not None:
+                ex.models[key] = ex.put((model, 0.0))
+                return ex.models[key]
+            base = self._model_future(spec.clean) if spec.adv else None
+            base_model = ex.submit(model_of, base) if base is not None else None
+            if spec.dataset not in ex.train_data:
+                ex.train_data[spec.dataset] = tuple(ex.put(a) for a in
+                                                    load_split_of(spec.dataset, "train"))
+            x, y = ex.train_data[spec.dataset]
+            future = ex.submit(train_task, spec, x, y, base_model, ex.verbose_training,
+                               label=f"train {spec.label()}")
+            ex.models[key] = future
+            ex.trained.add(key)
+            self.work_done += 1
+            ex.when_done(future, lambda result, spec=spec: self._keep(spec, *result))
+            return future
+
+    def _records_on_cluster(self, tasks: dict[str, tuple]) -> dict[str, object]:
+        ex = self.executor
+        out, futures, todo = {}, {}, {}
+        with ex.lock:
+            for name, (fn, *args) in tasks.items():
+                config = self._record_config(name, fn, args)
+                if name in ex.records:  # another chapter of this run asked for it first
+                    futures[name] = ex.records[name][1]
+                    continue
+                numbers = self._stored(name, config)
+                if numbers is None:
+                    todo[name] = (fn, args, config)
+                else:
+                    out[name] = numbers
+            if todo:
+                specs = list(dict.fromkeys(a for _, args, _ in todo.values() for a in args
+                                           if isinstance(a, Spec)))
+                train = [s for s in specs if self._needs_training(s)]
+                say(f"[{self.name}] {plural(len(todo), 'record')} to compute, "
+                    f"{len(tasks) - len(todo)} stored" + (
+                        f"; {plural(len(train), 'model')} to train, {len(specs) - len(train)} "
+                        "cached or already training" if specs else ""))
+            for name, (fn, args, config) in todo.items():
+                resolved = [ex.submit(model_of, self._model_future(a)) if isinstance(a, Spec)
+                            else ex.put(a) if isinstance(a, np.ndarray) else a for a in args]
+                future = ex.submit(record_task, fn, self.settings.blas_threads, *resolved,
+                                   label=f"record {name}")
+                futures[name] = future
+                ex.records[name] = (config, future)
+                self.work_done += 1
+                ex.recorded.add(name)
+                ex.when_done(future, lambda result, name=name, config=config:
+                             self._put(name, config, *result))
+        for name, (numbers, _) in zip(futures, ex.gather(list(futures.values()))):
+            out[name] = json.loads(json.dumps(jsonable(numbers)))  # as stored, as read back
+        return {name: out[name] for name in tasks}
+
+
 def shown(path: Path) -> str:
     """A path as a page or a message shows it: relative to the checkout when inside it (no
     user's home folder in the book), else as given."""
@@ -375,10 +346,6 @@ def training_estimate(spec: Spec) -> str:
         f", then {spec.adv_epochs} {spec.adv.upper()} epochs" if spec.adv else "") + \
         ", one BLAS thread)"
 
-
-def _first(pair):
-    """The model of a (model, seconds) pair: a task of its own, so that it stays on a worker."""
-    return pair[0]
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -418,37 +385,6 @@ def make_context(quick: bool, seeds=(0,), force: bool = False, results=None, cac
                                      "created if missing)")
     return Context(settings, seeds, results, Store(cache, results / "records"),
                    executor or SerialExecutor(), force, name, dataset=dataset)
-
-
-def parse_seeds(text: str) -> tuple[int, ...]:
-    """'0,1,2' -> (0, 1, 2), for --seeds."""
-    try:
-        seeds = tuple(int(s) for s in str(text).split(",") if s.strip() != "")
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expects comma-separated integers such as 0,1,2, got {text!r}") from None
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"expects integers >= 0 such as 0,1,2, got {text!r}")
-    return seeds
-
-
-def whole_number(minimum: int):
-    """argparse type: an integer >= minimum, with a message that shows what was given."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expects a whole number >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expects a whole number >= {minimum}, got {text!r}")
-        return value
-
-    parse.__name__ = f"whole number >= {minimum}"
-    return parse
-
-
-positive_int = whole_number(1)
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
