@@ -51,7 +51,7 @@ import nprelu as nr
 from nprelu import audit, certify, paper, plotting
 from nprelu.apgd import apgd
 from nprelu.context import chapter
-from nprelu.store import net_tag
+from nprelu.store import ensemble_record, net_tag
 
 ctx = chapter("ch10", quick=QUICK)
 x_test, y_test = ctx.test_set()
@@ -154,7 +154,7 @@ tasks = {}
 for (beta, training, sd), spec in nets.items():
     twin = nets[None, training, sd]
     tasks[f"cert_{net_tag(beta, training, sd)}"] = (certified_curve, spec, x, y, s.cert_eps)
-    tasks[f"attacks_eps0.1_{net_tag(beta, training, sd)}"] = (
+    tasks[ensemble_record(beta, training, sd, EPS)] = (
         audit.attack_ensemble, spec, twin, x_test[: s.audit_samples],
         y_test[: s.audit_samples], EPS, s.audit_iters, s.audit_restarts,
         s.audit_square_queries, sd)
@@ -190,8 +190,8 @@ milp_tasks = {}
 for (beta, training, sd), spec in nets.items():
     t = net_tag(beta, training, sd)
     certified = np.array(records[f"cert_{t}"]["certified_at_0.1"][:n_milp], bool)
-    survives = np.array(records[f"attacks_eps0.1_{t}"]["per_input"]["worst_case"][:n_milp],
-                        bool)
+    worst_case = records[ensemble_record(beta, training, sd, EPS)]["per_input"]["worst_case"]
+    survives = np.array(worst_case[:n_milp], bool)
     milp_tasks[f"milp_{t}"] = (milp_gap, spec, x[:n_milp], y[:n_milp],
                                survives & ~certified, s.milp_seconds, s.milp_binaries)
 milp = ctx.records(milp_tasks)
@@ -203,7 +203,8 @@ milp = ctx.records(milp_tasks)
 # %%
 def sandwich(beta, training, sd):
     t = net_tag(beta, training, sd)
-    cert, att, mi = records[f"cert_{t}"], records[f"attacks_eps0.1_{t}"], milp[f"milp_{t}"]
+    cert, mi = records[f"cert_{t}"], milp[f"milp_{t}"]
+    att = records[ensemble_record(beta, training, sd, EPS)]
     i = cert["eps"].index(EPS)
     certified_100 = np.array(cert["certified_at_0.1"][:n_milp], bool)
     survives_100 = np.array(att["per_input"]["worst_case"][:n_milp], bool)

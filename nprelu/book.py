@@ -18,19 +18,17 @@ page is built at quick settings instead, with that message on top (or pass `trai
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
 import time
 from pathlib import Path
 
+from .conclusions import audit_verdict
 from .context import ROOT
 from .files import atomic_write_bytes
-from .paper import PAPER_TABLE1
 from .progress import say
 from .reproduce import CHAPTERS, chapter_path
-from .store import net_tag
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -151,24 +149,6 @@ def _markdown_notebook(title: str, blocks: list[str]):
     return nb
 
 
-def _audit_verdict(records: Path) -> str:
-    """Two sentences on the audit, with the numbers of the run's records."""
-    rows = []
-    for adv in (None, "fgsm", "pgd"):
-        path = records / f"attacks_eps0.1_{net_tag(0.01, adv, 0)}.json"  # ch9's records
-        if path.exists():
-            worst = json.loads(path.read_text())["numbers"]["worst_case"]
-            rows.append((adv, worst, PAPER_TABLE1[(0.01, adv)][2]))
-    if not rows:
-        return "The audit (chapter 9) has not been run for these settings."
-    parts = ", ".join(f"{w:.1f} % ({'clean' if a is None else a.upper() + ' training'}; paper "
-                      f"{p:.2f} %)" for a, w, p in rows)
-    return ("The capped ReLU's robustness is gradient masking: at β = 0.01 most inputs have an "
-            "exactly zero input gradient, so FGSM and PGD have nothing to follow. Attacks that "
-            "do not need that gradient (BPDA, Square), beside FGSM, PGD and APGD, bring the "
-            f"worst-case robust accuracy of the β = 0.01 nets at eps 0.1 down to {parts}.")
-
-
 def index_notebook(results: Path, chapters: list[tuple[str, str]], quick: bool,
                    seeds: Path | None = None):
     """The index page; `seeds`: a results folder of several seeds (results/seeds/), shown at
@@ -193,7 +173,7 @@ def index_notebook(results: Path, chapters: list[tuple[str, str]], quick: bool,
         "the paper's numbers. The pages follow the paper's order; the last ones go beyond it. "
         f"This build shows {settings}. [How to run it yourself](run.html).",
         "## Table 1, side by side with the paper\n\n" + table_md,
-        "## The audit's verdict\n\n" + _audit_verdict(results / "records"),
+        "## The audit's verdict\n\n" + audit_verdict(results / "records"),
         *([] if quick or seeds is None else _seeds_blocks(seeds)),
         "## Chapters\n\n" + links + "\n\n[How to run it yourself](run.html)",
     ])

@@ -58,6 +58,13 @@ def net_tag(beta: float | None, training: str | None, seed: int) -> str:
     return f"{beta or 'none'}_{training or 'clean'}_seed{seed}"
 
 
+def ensemble_record(beta: float | None, training: str | None, seed: int, eps: float = 0.1
+                    ) -> str:
+    """The name of the attack ensemble's record of a Table 1-style net at radius eps, e.g.
+    "attacks_eps0.1_0.01_clean_seed0": chapter 9 computes it, chapter 10 and the book read it."""
+    return f"attacks_eps{eps:g}_{net_tag(beta, training, seed)}"
+
+
 def versions() -> dict:
     import matplotlib
     import numba
