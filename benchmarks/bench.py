@@ -362,7 +362,7 @@ def cnn_profile(net, x, y, peak) -> list[str]:
     layer, the loss, Adam), measured by timing every call, and the GFLOP/s of each
     convolution's GEMMs alone on the same shapes."""
     import nprelu as nr
-    from nprelu import kernels as K
+    from nprelu import kernels
     from nprelu.optim import Adam
 
     net = nr.Network.cnn(**CNN, seed=0)
@@ -382,8 +382,9 @@ def cnn_profile(net, x, y, peak) -> list[str]:
         originals.append((layer, layer.forward, layer.backward))
         layer.forward = timed(f"{tag} forward", layer.forward)
         layer.backward = timed(f"{tag} backward", layer.backward)
-    im2col, col2im = K.im2col, K.col2im
-    K.im2col, K.col2im = timed("  of which im2col", im2col), timed("  of which col2im", col2im)
+    im2col, col2im = kernels.im2col, kernels.col2im
+    kernels.im2col = timed("  of which im2col", im2col)
+    kernels.col2im = timed("  of which col2im", col2im)
     opt = Adam([net.params], lr=1e-3)
     steps = len(x) // 128
     t0 = time.perf_counter()
@@ -393,7 +394,7 @@ def cnn_profile(net, x, y, peak) -> list[str]:
             timed("loss and chain rule (total)", net.loss_and_param_grads)(xb, yb, check=False)
             timed("Adam", opt.step)([net.grads])
     finally:
-        K.im2col, K.col2im = im2col, col2im
+        kernels.im2col, kernels.col2im = im2col, col2im
         for layer, fwd, bwd in originals:
             layer.forward, layer.backward = fwd, bwd
     total = time.perf_counter() - t0

@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from . import kernels as K
+from . import kernels
 from .checks import check_betas, check_count, check_number
 
 
@@ -90,13 +90,13 @@ class CappedReLU:
 
     def forward(self, z: np.ndarray, b: np.ndarray, a: np.ndarray) -> None:
         """z (N, H) += b (H,) in place; a (N, H) = fn(z)."""
-        K.capped_relu_forward(z, b, self.betas(z.shape[1], z.dtype), a)
+        kernels.capped_relu_forward(z, b, self.betas(z.shape[1], z.dtype), a)
 
     def backward(self, z, a, da, dz, db, want_db: bool, straight_through: bool = False) -> None:
         """dz = da * grad(z) (N, H); db = sum of dz over the batch when want_db."""
         beta = (np.full(z.shape[1], np.inf, z.dtype) if straight_through
                 else self.betas(z.shape[1], z.dtype))
-        K.capped_relu_backward(z, da, beta, dz, db, want_db)
+        kernels.capped_relu_backward(z, da, beta, dz, db, want_db)
 
 
 class LearnedCap:
@@ -153,16 +153,16 @@ class LearnedCap:
         """z (N, H) += b in place; a = min(max(z, 0), max(m, 0))."""
         if z.shape[1] != self.units:
             raise ValueError(f"this learned cap has {self.units} units, its input {z.shape[1]}")
-        K.capped_relu_forward(z, b, np.maximum(self.m, 0).astype(z.dtype), a)
+        kernels.capped_relu_forward(z, b, np.maximum(self.m, 0).astype(z.dtype), a)
 
     def backward(self, z, a, da, dz, db, want_db: bool, straight_through: bool = False) -> None:
         """dz = da * da/dz; self.dm = sum over the batch of da * da/dm; db = sum of dz."""
         if straight_through:  # BPDA: a plain ReLU's derivative, the cap left alone
-            K.capped_relu_backward(z, da, np.full(z.shape[1], np.inf, z.dtype), dz, db,
+            kernels.capped_relu_backward(z, da, np.full(z.shape[1], np.inf, z.dtype), dz, db,
                                    want_db)
             return
         dm = np.empty(self.units, z.dtype)
-        K.learned_cap_backward(z, da, self.m.astype(z.dtype, copy=False), dz, dm)
+        kernels.learned_cap_backward(z, da, self.m.astype(z.dtype, copy=False), dz, dm)
         self.dm[...] = dm
         if want_db:
             np.sum(dz, axis=0, out=db)
@@ -200,10 +200,10 @@ class ScaledSigmoid(_Scaled):
         return self.c * a * (1 - a)
 
     def forward(self, z, b, a) -> None:
-        K.sigmoid_forward(z, b, z.dtype.type(self.c), a)
+        kernels.sigmoid_forward(z, b, z.dtype.type(self.c), a)
 
     def backward(self, z, a, da, dz, db, want_db: bool, straight_through: bool = False) -> None:
-        K.sigmoid_backward(a, da, z.dtype.type(self.c), dz, db, want_db)
+        kernels.sigmoid_backward(a, da, z.dtype.type(self.c), dz, db, want_db)
 
 
 class ScaledTanh(_Scaled):

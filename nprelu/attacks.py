@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels as K
+from . import kernels
 from .checks import check_batch, check_choice, check_count, check_number, check_seed
 from .losses import (
     cw_margin,
@@ -105,7 +105,7 @@ def _step(adv: np.ndarray, g: np.ndarray, x0: np.ndarray, step, eps, box: bool) 
     """adv += step * sign(g), then back into the eps-ball around x0 (and [0, 1] if box), in
     place: the fused kernel, or plain NumPy for the no-box variant."""
     if box:
-        K.step_project(adv, g, x0, step, eps)
+        kernels.step_project(adv, g, x0, step, eps)
     else:
         adv += step * np.sign(g)
         np.clip(adv, x0 - eps, x0 + eps, out=adv)
@@ -169,7 +169,7 @@ def pgd_from(x0: np.ndarray, y0: np.ndarray, eps, step, iters: int,
         r = eps if radius is None else radius
         adv += rng.uniform(-r, r, size=adv.shape).astype(x0.dtype)
         if box:
-            K.project_linf(adv, x0, eps)
+            kernels.project_linf(adv, x0, eps)
         else:
             np.clip(adv, x0 - eps, x0 + eps, out=adv)
     for _ in range(iters):
@@ -238,7 +238,7 @@ def zero_gradient_search(
             if it == max_iters or len(idx) == 0:
                 break
             adv = out[idx]
-            K.signed_step(adv, g, s)
+            kernels.signed_step(adv, g, s)
             np.clip(adv, 0, 1, out=adv)  # no eps-ball: only the image box
             out[idx] = adv
     found = iteration >= 0

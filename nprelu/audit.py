@@ -135,6 +135,18 @@ def pgd_fails_fgsm_succeeds(model: Network, x: np.ndarray, y: np.ndarray, eps: f
     return float((ok_pgd & ~ok_fgsm).mean())
 
 
+def robust_per_input(model: Network, x: np.ndarray, y: np.ndarray,
+                     adversarials: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Which inputs survive (bool (N,) each): "clean" classified correctly; per attack in
+    `adversarials` (name -> x_adv (N, 784)) correct clean *and* on its adversarial (a robust
+    accuracy, never above the clean one); "worst_case" correct under all of them at once."""
+    clean = model.predict(x) == y
+    correct = {"clean": clean}
+    correct.update({name: clean & (model.predict(adv) == y) for name, adv in adversarials.items()})
+    correct["worst_case"] = np.logical_and.reduce(list(correct.values()))
+    return correct
+
+
 def attack_ensemble(model: Network, twin: Network, x: np.ndarray, y: np.ndarray, eps: float,
                     iters: int = 100, restarts: int = 4, square_queries: int = 5000,
                     seed: int = 0) -> dict:
@@ -158,10 +170,7 @@ def attack_ensemble(model: Network, twin: Network, x: np.ndarray, y: np.ndarray,
         "square": square_linf(model, x, y, eps, queries=square_queries, seed=seed)[0],
         "transfer": pgd_adaptive(twin, x, y, eps, 0.01, iters, restarts=0),
     }
-    clean = model.predict(x) == y
-    correct = {"clean": clean}
-    correct.update({name: clean & (model.predict(adv) == y) for name, adv in advs.items()})
-    correct["worst_case"] = np.logical_and.reduce(list(correct.values()))
+    correct = robust_per_input(model, x, y, advs)
     return {**{k: 100 * float(v.mean()) for k, v in correct.items()},
             "zero_gradient_share": 100 * zero_gradient_share(model, x, y),
             "per_input": {k: v.astype(np.uint8) for k, v in correct.items()}}
@@ -210,17 +219,3 @@ def masking_flags(numbers: dict, zero_share_limit: float = 1.0, eps1_limit: floa
 
 
 WHITE_BOX = ("fgsm", "pgd", "apgd_ce", "apgd_dlr", "apgd_t", "bpda")
-
-
-def worst_case(model: Network, x: np.ndarray, y: np.ndarray, adversarials: dict[str, np.ndarray]
-               ) -> dict[str, float]:
-    """Robust accuracy (%) per attack and over all of them: an input counts as robust only if it
-    is classified correctly clean and under every attack in `adversarials` (name -> x_adv)."""
-    robust = model.predict(x) == y
-    out = {"clean": 100 * float(robust.mean())}
-    for name, adv in adversarials.items():
-        ok = model.predict(adv) == y
-        out[name] = 100 * float(ok.mean())
-        robust &= ok
-    out["worst_case"] = 100 * float(robust.mean())
-    return out

@@ -88,8 +88,8 @@ def margin_spec(W: np.ndarray, b: np.ndarray, y: np.ndarray):
     """The last layer folded into the margins z_y - z_j: per input n, coefficients (N, K, H)
     on the last hidden output and constants (N, K). Row j = y is all zero."""
     C = W[:, y].T[:, None, :] - W.T[None, :, :]
-    c0 = b[y][:, None] - b[None, :]
-    return C, c0
+    const = b[y][:, None] - b[None, :]
+    return C, const
 
 
 # ----------------------------------------------------------------------------- IBP
@@ -112,9 +112,9 @@ def ibp_margins(model: Network, x: np.ndarray, y: np.ndarray, eps: float) -> np.
         return _Steps(model).margins(lo, hi, y, crown=False)
     l, u = ibp_bounds(model, lo, hi)[-1]
     a_lo, a_hi = _act_box(model.acts[-1], l, u)
-    C, c0 = margin_spec(*_layers(model)[-1], y)
+    C, const = margin_spec(*_layers(model)[-1], y)
     mid, rad = (a_hi + a_lo) / 2, (a_hi - a_lo) / 2
-    m = np.einsum("nkh,nh->nk", C, mid) - np.einsum("nkh,nh->nk", np.abs(C), rad) + c0
+    m = np.einsum("nkh,nh->nk", C, mid) - np.einsum("nkh,nh->nk", np.abs(C), rad) + const
     m[np.arange(len(y)), y] = np.inf
     return m
 
@@ -132,28 +132,28 @@ def relaxation(beta, l: np.ndarray, u: np.ndarray):
     if capped:
         sat = l >= Bf
         bL[sat] = bU[sat] = Bf[sat]
-    c0 = (l < 0) & (u > 0) & (u <= Bf)  # crosses 0 only: the ReLU relaxation
-    s = u[c0] / (u[c0] - l[c0])
-    aU[c0], bU[c0] = s, -s * l[c0]
-    aL[c0] = (u[c0] > -l[c0]).astype(l.dtype)
+    crosses_0 = (l < 0) & (u > 0) & (u <= Bf)  # crosses 0 only: the ReLU relaxation
+    s = u[crosses_0] / (u[crosses_0] - l[crosses_0])
+    aU[crosses_0], bU[crosses_0] = s, -s * l[crosses_0]
+    aL[crosses_0] = (u[crosses_0] > -l[crosses_0]).astype(l.dtype)
     if capped:
-        cb = (l >= 0) & (l < Bf) & (u > Bf)  # crosses beta only: concave on [l, u]
-        lb, ub, B = l[cb], u[cb], Bf[cb]
+        crosses_beta = (l >= 0) & (l < Bf) & (u > Bf)  # crosses beta only: concave on [l, u]
+        lb, ub, B = l[crosses_beta], u[crosses_beta], Bf[crosses_beta]
         s = (B - lb) / (ub - lb)
-        aL[cb], bL[cb] = s, lb - s * lb
+        aL[crosses_beta], bL[crosses_beta] = s, lb - s * lb
         one = (ub - B) < (B - lb)
-        aU[cb], bU[cb] = one.astype(l.dtype), np.where(one, 0.0, B)
-        cc = (l < 0) & (u > Bf)  # crosses both kinks
-        lb, ub, B = l[cc], u[cc], Bf[cc]
+        aU[crosses_beta], bU[crosses_beta] = one.astype(l.dtype), np.where(one, 0.0, B)
+        crosses_both = (l < 0) & (u > Bf)  # crosses both kinks
+        lb, ub, B = l[crosses_both], u[crosses_both], Bf[crosses_both]
         s_up = B / (B - lb)  # through (beta, beta); the alternative is the flat a <= beta
         area_up = B * (-lb) / 2 + s_up * (ub - B) ** 2 / 2
         area_flat = B * (-lb) + B**2 / 2
         up = np.where(area_up < area_flat, s_up, 0.0)
-        aU[cc], bU[cc] = up, B - up * B
+        aU[crosses_both], bU[crosses_both] = up, B - up * B
         s_lo = B / ub  # through (0, 0); the alternative is a >= 0
         area_chord = s_lo * lb**2 / 2 + B**2 / 2 + B * (ub - B) - s_lo * ub**2 / 2
         area_zero = B**2 / 2 + B * (ub - B)
-        aL[cc] = np.where(area_chord < area_zero, s_lo, 0.0)
+        aL[crosses_both] = np.where(area_chord < area_zero, s_lo, 0.0)
     return aL, bL, aU, bU
 
 
@@ -246,8 +246,8 @@ def crown_margins(model: Network, x: np.ndarray, y: np.ndarray, eps: float,
         xs, ys = x[i : i + chunk], y[i : i + chunk]
         lo, hi = input_box(xs, eps)
         _, relax = crown_bounds(model, lo, hi)
-        C, c0 = margin_spec(*layers[-1], ys)
-        out[i : i + chunk] = _backward(C, c0, len(layers) - 2, layers, relax, lo, hi, False)
+        C, const = margin_spec(*layers[-1], ys)
+        out[i : i + chunk] = _backward(C, const, len(layers) - 2, layers, relax, lo, hi, False)
     out[np.arange(len(y)), y] = np.inf
     return out
 
@@ -471,12 +471,12 @@ class _Steps:
         boxes, _ = self.ibp(lo, hi)
         last = len(self.model.layers) - 1
         a_lo, a_hi = boxes[last - 1]
-        C, c0 = margin_spec(self.W[last], self.b[last], y)
+        C, const = margin_spec(self.W[last], self.b[last], y)
         mid, rad = (a_hi + a_lo) / 2, (a_hi - a_lo) / 2
-        out = np.einsum("nkh,nh->nk", C, mid) - np.einsum("nkh,nh->nk", np.abs(C), rad) + c0
+        out = np.einsum("nkh,nh->nk", C, mid) - np.einsum("nkh,nh->nk", np.abs(C), rad) + const
         if crown:
             self.crown(lo, hi)
-            out = np.maximum(out, self._back(C, c0, last - 1, upper=False))
+            out = np.maximum(out, self._back(C, const, last - 1, upper=False))
         out[np.arange(len(y)), y] = np.inf
         return out
 

@@ -14,7 +14,7 @@ exist, so an interrupted run resumes where it stopped.
 That is all that happens in a serial run (the default, nprelu.executors.SerialExecutor). On a
 Dask cluster (nprelu.cluster) the same requests become tasks submitted at once, as futures: that
 path lives at the end of the class, apart from the serial one, and gives the same bits (every
-task runs with settings.blas_threads BLAS threads, and gets its own copy of every model).
+task runs with ctx.blas_threads BLAS threads, and gets its own copy of every model).
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class Context:
     interactive: bool = False
     allow_training: bool = True
     dataset: str = "mnist"  # the data every model of this run trains and is evaluated on
+    blas_threads: int = 1  # BLAS threads of every task: part of every model's key and record
     work_done: int = 0  # models trained + records computed for this chapter (not read back)
     log: Callable[[str], None] | None = None  # where record lines go (default: stdout)
 
@@ -101,7 +102,7 @@ class Context:
         caps = tuple(sorted((int(h), float(b)) for h, b in (caps or {}).items()))
         kw = {"epochs": s.epochs, "dataset": self.dataset, **kw}
         spec = Spec(tuple(hidden), caps, seed=seed, n_train=s.n_train, adv=adv,
-                    adv_epochs=s.adv_epochs if adv else 0, blas_threads=s.blas_threads, **kw)
+                    adv_epochs=s.adv_epochs if adv else 0, blas_threads=self.blas_threads, **kw)
         if self.executor.trains_ahead and self.allow_training:
             # On a cluster, start training as soon as a chapter writes a recipe down, so that
             # every model of every chapter is queued from the start.
@@ -180,7 +181,7 @@ class Context:
         for name in todo:
             fn, *args = tasks[name]
             values = [self.model(a) if isinstance(a, Spec) else a for a in args]
-            numbers, seconds = record_task(fn, self.settings.blas_threads, *values)
+            numbers, seconds = record_task(fn, self.blas_threads, *values)
             self.work_done += 1
             self._put(name, configs[name], numbers, seconds)
             out[name] = json.loads(json.dumps(jsonable(numbers)))  # as stored, as read back
@@ -191,7 +192,7 @@ class Context:
         its arguments (model keys, array hashes), the BLAS threads and, off the reference
         kernel, the BLAS kernel. Two chapters of a run must not define a record differently."""
         config = {"fn": describe(fn), "args": describe(args),
-                  "blas_threads": self.settings.blas_threads}
+                  "blas_threads": self.blas_threads}
         if blas.tag() is not None:  # not the kernel of the committed results: say which
             config["blas"] = blas.tag()
         known = self.executor.records.get(name)
@@ -309,7 +310,7 @@ class Context:
             for name, (fn, args, config) in todo.items():
                 resolved = [ex.submit(model_of, self._model_future(a)) if isinstance(a, Spec)
                             else ex.put(a) if isinstance(a, np.ndarray) else a for a in args]
-                future = ex.submit(record_task, fn, self.settings.blas_threads, *resolved,
+                future = ex.submit(record_task, fn, self.blas_threads, *resolved,
                                    label=f"record {name}")
                 futures[name] = future
                 ex.records[name] = (config, future)
@@ -363,14 +364,16 @@ def in_notebook() -> bool:
 
 def make_context(quick: bool, seeds=(0,), force: bool = False, results=None, cache=None,
                  name: str = "chapter", executor=None, dataset: str = "mnist",
-                 **overrides) -> Context:
-    """A context with the quick or the paper's settings (overrides: Settings fields).
+                 blas_threads: int | None = None, **overrides) -> Context:
+    """A context with the quick or the paper's settings (overrides: Settings fields), its
+    tasks run with `blas_threads` BLAS threads (None: 1).
 
     Outputs go to results/ (results/quick/ for quick runs; then fashion-mnist/ inside for that
     dataset) and models to .cache/models[-quick] (the dataset is part of every model's key),
     unless `results` / `cache` or $NPRELU_RESULTS / $NPRELU_CACHE say otherwise."""
     check_dataset(dataset)
     settings = Settings.make(quick, **overrides)
+    blas_threads = check_count(1 if blas_threads is None else blas_threads, "blas_threads")
     seeds = tuple(check_count(s, "seed", minimum=0) for s in seeds)
     if not seeds:
         raise ValueError("seeds must name at least one seed, e.g. 0 or 0,1,2")
@@ -384,7 +387,8 @@ def make_context(quick: bool, seeds=(0,), force: bool = False, results=None, cac
             raise NotADirectoryError(f"--{what} {folder} is a file; give a folder (it is "
                                      "created if missing)")
     return Context(settings, seeds, results, Store(cache, results / "records"),
-                   executor or SerialExecutor(), force, name, dataset=dataset)
+                   executor or SerialExecutor(), force, name, dataset=dataset,
+                   blas_threads=blas_threads)
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -433,7 +437,7 @@ def chapter(name: str, quick: bool = True) -> Context:
     # a number printed in a cell is the number in the record.
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(ctx.settings.blas_threads)
+    threadpool_limits(ctx.blas_threads)
     tune_malloc()
     return ctx
 

@@ -1,4 +1,4 @@
-"""Files on disk: atomic writes, and the model file format with a loader that checks everything.
+"""Files on disk: atomic writes, and the model file format with the checks every model file gets.
 
 Atomic write: the bytes go to a temporary file in the target's folder, which is then renamed
 over the target (`os.replace`, atomic on POSIX). A reader sees the old file or the new one,
@@ -9,9 +9,10 @@ Model file (.npz, never pickled): one array `meta` holding a JSON object, and th
 - format 1, the paper's MLPs: W0, b0, W1, b1, ... of each dense layer (W: (in, out), b: (out,));
 - format 2, any network of layers: meta["layers"] lists each layer's config (nprelu.layers),
   and "L{i}.{name}" holds parameter `name` of layer i (W, b, a learned cap's m).
-The readers refuse a file that is not such an archive, lacks a key or an array, has a wrong
-shape, or holds NaN or infinite weights, and say which. This module knows files, not models:
-nprelu.model and nprelu.network build their models from what it reads.
+`read_archive` refuses a file that is not such an archive (or a pickle, or an unknown format),
+`check_array` an array of a wrong shape or with NaN or infinite weights, each saying which.
+This module knows files, not models: nprelu.model (format 1) and nprelu.network (format 2)
+check their own layout with these and build their models from what they read.
 """
 
 from __future__ import annotations
@@ -95,11 +96,6 @@ def check_writable(path: str | os.PathLike) -> Path:
     return path
 
 
-def layer_shapes(n_in: int, hidden, n_out: int) -> list[tuple[int, int]]:
-    sizes = (n_in, *hidden, n_out)
-    return [(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1)]
-
-
 def write_model_file(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray],
                      format_version: int = FORMAT_VERSION) -> Path:
     """Save `meta` (JSON-able) and named arrays as an uncompressed .npz, atomically."""
@@ -158,39 +154,3 @@ def read_archive(path: Path) -> tuple[dict, dict]:
         raise ModelFileError(f"{path}: model format {meta.get('format_version')!r}, this "
                              f"nprelu reads formats {FORMAT_VERSION} and 2")
     return meta, arrays
-
-
-def read_model_file(path: str | os.PathLike) -> tuple[dict, list[tuple[np.ndarray, np.ndarray]]]:
-    """Read and fully check an MLP file (format 1). Returns (meta, [(W, b) per dense layer]);
-    a format-2 file gives its meta and no layers (the caller refuses it)."""
-    path = Path(path)
-    meta, arrays = read_archive(path)
-    if meta.get("format_version") == 2:
-        return meta, []
-    missing = [k for k in META_KEYS if k not in meta]
-    if missing:
-        raise ModelFileError(f"{path}: metadata lacks {', '.join(missing)}; the file is "
-                             "incomplete or from another program")
-    try:
-        shapes = layer_shapes(int(meta["n_in"]), [int(h) for h in meta["hidden"]],
-                              int(meta["n_out"]))
-    except (TypeError, ValueError):
-        raise ModelFileError(f"{path}: metadata has a bad hidden/n_in/n_out entry") from None
-    wanted = {f"{k}{i}" for i in range(len(shapes)) for k in "Wb"}
-    missing, extra = sorted(wanted - arrays.keys()), sorted(arrays.keys() - wanted)
-    if missing:
-        raise ModelFileError(f"{path}: weight arrays {', '.join(missing)} are missing (a net "
-                             f"with hidden {meta['hidden']} needs {', '.join(sorted(wanted))})")
-    if extra:
-        raise ModelFileError(f"{path}: unexpected arrays {', '.join(extra)} for a net with "
-                             f"hidden {meta['hidden']}")
-    layers = []
-    for i, (n_in, n_out) in enumerate(shapes):
-        W, b = arrays[f"W{i}"], arrays[f"b{i}"]
-        if W.shape != (n_in, n_out) or b.shape != (n_out,):
-            raise ModelFileError(f"{path}: layer {i} has W {W.shape} and b {b.shape}, expected "
-                                 f"{(n_in, n_out)} and {(n_out,)}")
-        check_array(path, f"W{i}", W, (n_in, n_out))
-        check_array(path, f"b{i}", b, (n_out,))
-        layers.append((W, b))
-    return meta, layers

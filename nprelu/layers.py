@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernels as K
+from . import kernels
 from .activations import from_config
 from .checks import check_count
 
@@ -191,7 +191,7 @@ class Conv2D:
         """The unfolded patches (C k k, N OH OW), and OH, OW."""
         _, oh, ow = self.out_shape(x.shape[1:])
         cols = np.empty((self.c_in * self.k * self.k, len(x) * oh * ow), x.dtype)
-        K.im2col(x, self.k, self.stride, self.pad, cols)
+        kernels.im2col(x, self.k, self.stride, self.pad, cols)
         return cols, oh, ow
 
     def forward(self, x: np.ndarray):
@@ -213,7 +213,7 @@ class Conv2D:
         if not input_grad:
             return None
         dx = np.empty(x_shape, dz.dtype)
-        K.col2im(self.W.reshape(self.c_out, -1).T @ dz.T, self.k, self.stride, self.pad, dx)
+        kernels.col2im(self.W.reshape(self.c_out, -1).T @ dz.T, self.k, self.stride, self.pad, dx)
         return dx
 
     def linear(self, x: np.ndarray, W: np.ndarray | None = None) -> np.ndarray:
@@ -229,7 +229,7 @@ class Conv2D:
         W = self.W if W is None else W
         flat = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(-1, self.c_out)
         dx = np.empty((len(g), *in_shape), g.dtype)
-        K.col2im(W.reshape(self.c_out, -1).T @ flat.T, self.k, self.stride, self.pad, dx)
+        kernels.col2im(W.reshape(self.c_out, -1).T @ flat.T, self.k, self.stride, self.pad, dx)
         return dx
 
 
@@ -264,13 +264,13 @@ class MaxPool2D:
         c, oh, ow = self.out_shape(x.shape[1:])
         out = np.empty((len(x), c, oh, ow), x.dtype)
         arg = np.empty(out.shape, np.int32)
-        K.maxpool_forward(x, self.k, out, arg)
+        kernels.maxpool_forward(x, self.k, out, arg)
         return out, (x.shape, arg)
 
     def backward(self, cache, dout, param_grads=True, input_grad=True, bpda=False):
         x_shape, arg = cache
         dx = np.empty(x_shape, dout.dtype)
-        K.maxpool_backward(np.ascontiguousarray(dout), arg, self.k, dx)
+        kernels.maxpool_backward(np.ascontiguousarray(dout), arg, self.k, dx)
         return dx
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernels as K
+from . import kernels
 
 
 def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -15,7 +15,7 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray
     """
     loss = np.empty(logits.shape[0], logits.dtype)
     dlogits = np.empty_like(logits)
-    K.softmax_xent(logits, y, loss, dlogits)
+    kernels.softmax_xent(logits, y, loss, dlogits)
     return loss, dlogits
 
 

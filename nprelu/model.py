@@ -25,6 +25,7 @@ import numpy as np
 from . import blas
 from .activations import CappedReLU, ScaledSigmoid, ScaledTanh
 from .checks import check_choice, check_count, check_hidden, check_number
+from .files import META_KEYS, ModelFileError, check_array, read_archive, write_model_file
 from .layers import Dense
 from .network import Network
 from .version import VERSION
@@ -111,8 +112,6 @@ class MLP(Network):
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
         """Write weights and JSON metadata to an .npz file, atomically (temp file + rename)."""
-        from .files import write_model_file
-
         meta = dict(self.config(), dtype=str(self.dtype), nprelu_version=VERSION,
                     blas=blas.describe())  # the kernel that computed the weights, for reading
         arrays = {}
@@ -122,9 +121,7 @@ class MLP(Network):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> MLP:
-        """Load a model saved by `save`, after checking the file completely (nprelu.files)."""
-        from .files import ModelFileError, read_model_file
-
+        """Load a model saved by `save`, after checking the file completely (read_model_file)."""
         meta, layers = read_model_file(path)
         if meta.get("format_version") == 2:
             raise ModelFileError(f"{path} holds a network of layers, not an MLP: load it with "
@@ -138,6 +135,42 @@ class MLP(Network):
         return model
 
 
+def read_model_file(path: str | os.PathLike) -> tuple[dict, list[tuple[np.ndarray, np.ndarray]]]:
+    """Read and fully check an MLP file (format 1). Returns (meta, [(W, b) per dense layer]);
+    a format-2 file gives its meta and no layers (the caller refuses it)."""
+    path = Path(path)
+    meta, arrays = read_archive(path)
+    if meta.get("format_version") == 2:
+        return meta, []
+    missing = [k for k in META_KEYS if k not in meta]
+    if missing:
+        raise ModelFileError(f"{path}: metadata lacks {', '.join(missing)}; the file is "
+                             "incomplete or from another program")
+    try:
+        sizes = (int(meta["n_in"]), *(int(h) for h in meta["hidden"]), int(meta["n_out"]))
+    except (TypeError, ValueError):
+        raise ModelFileError(f"{path}: metadata has a bad hidden/n_in/n_out entry") from None
+    shapes = list(zip(sizes[:-1], sizes[1:]))  # (fan-in, fan-out) of each dense layer
+    wanted = {f"{k}{i}" for i in range(len(shapes)) for k in "Wb"}
+    missing, extra = sorted(wanted - arrays.keys()), sorted(arrays.keys() - wanted)
+    if missing:
+        raise ModelFileError(f"{path}: weight arrays {', '.join(missing)} are missing (a net "
+                             f"with hidden {meta['hidden']} needs {', '.join(sorted(wanted))})")
+    if extra:
+        raise ModelFileError(f"{path}: unexpected arrays {', '.join(extra)} for a net with "
+                             f"hidden {meta['hidden']}")
+    layers = []
+    for i, (n_in, n_out) in enumerate(shapes):
+        W, b = arrays[f"W{i}"], arrays[f"b{i}"]
+        if W.shape != (n_in, n_out) or b.shape != (n_out,):
+            raise ModelFileError(f"{path}: layer {i} has W {W.shape} and b {b.shape}, expected "
+                                 f"{(n_in, n_out)} and {(n_out,)}")
+        check_array(path, f"W{i}", W, (n_in, n_out))
+        check_array(path, f"b{i}", b, (n_out,))
+        layers.append((W, b))
+    return meta, layers
+
+
 def _rebuild(config: dict, dtype: str, params: np.ndarray) -> MLP:
     model = MLP.from_config(config, np.dtype(dtype))
     model.params[...] = params
@@ -147,7 +180,5 @@ def _rebuild(config: dict, dtype: str, params: np.ndarray) -> MLP:
 def load_model(path: str | os.PathLike) -> Network:
     """The model a file holds, whichever kind: an MLP (format 1) or a network of layers
     (format 2), checked completely on the way (nprelu.files)."""
-    from .files import read_archive
-
     meta, _ = read_archive(Path(path))
     return Network.load(path) if meta.get("format_version") == 2 else MLP.load(path)

@@ -28,6 +28,8 @@ from . import blas
 from .activations import CappedReLU, LearnedCap
 from .checks import check_caps, check_images, check_labels, check_seed
 from .data import check_dataset
+from .files import NETWORK_KEYS, ModelFileError, check_array, read_archive, write_model_file
+from .layers import Conv2D, Dense, Flatten, MaxPool2D, from_layer_config
 from .losses import softmax_cross_entropy
 from .version import VERSION
 
@@ -90,8 +92,6 @@ class Network:
         `convs` ((channels, kernel size), ...), then Flatten, the dense layers, and the logits.
         caps maps an activation site (1..S, convolutions first) to its beta (or one per
         channel / unit); the others are plain ReLUs."""
-        from .layers import Conv2D, Dense, Flatten, MaxPool2D
-
         n_sites = len(convs) + len(dense)
         caps = check_caps(caps, n_sites)
         act = [CappedReLU(np.inf if caps.get(i + 1) is None else caps[i + 1])
@@ -279,8 +279,6 @@ class Network:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
         """Write the layer configs (JSON) and every parameter array to an .npz, atomically."""
-        from .files import write_model_file
-
         meta = dict(self.config(), dtype=str(self.dtype), nprelu_version=VERSION,
                     blas=blas.describe())
         arrays = {}
@@ -294,9 +292,6 @@ class Network:
         """Load a network file (format 2), after checking it completely: every layer's config,
         that the layers fit together, every parameter array's presence, shape and finiteness.
         (An MLP file, format 1: nprelu.MLP.load; either: nprelu.load_model.)"""
-        from .files import NETWORK_KEYS, ModelFileError, check_array, read_archive
-        from .layers import from_layer_config
-
         path = Path(path)
         meta, arrays = read_archive(path)
         if meta.get("format_version") != 2:
@@ -343,8 +338,6 @@ def _param(layer, name: str) -> np.ndarray:
 
 def rebuild(config: dict, dtype: str, params: np.ndarray) -> Network:
     """A network from its config, with the given flat parameters (pickling, copies)."""
-    from .layers import from_layer_config
-
     layers = [from_layer_config(c) for c in config["layers"]]
     model = Network(layers, config["input_shape"], config["seed"], np.dtype(dtype),
                     config.get("dataset", "mnist"))

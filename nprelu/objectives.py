@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels as K
+from . import kernels
 from .activations import LearnedCap
 from .checks import check_count, check_number
 from .losses import softmax_cross_entropy
@@ -202,7 +202,7 @@ def ibp_backward(model: Network, ibp_cache, dzhat: np.ndarray, grads: np.ndarray
         g_muz, g_rz = g_l + g_u, g_u - g_l
         dW, db = views[i]
         np.matmul(mu_in.T, g_muz, out=dW)
-        K.add_signed(dW, Wi, r_in.T @ g_rz)  # d|W|/dW = sign(W)
+        kernels.add_signed(dW, Wi, r_in.T @ g_rz)  # d|W|/dW = sign(W)
         db[...] = g_muz.sum(axis=0)
         if i:
             g_mu, g_r = g_muz @ Wi.T, g_rz @ absW.T

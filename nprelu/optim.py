@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from . import kernels as K
+from . import kernels
 from .checks import check_number
 
 
@@ -25,7 +25,7 @@ def adam_step(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, t: int
     t is the 1-based step number (bias correction). The bias-correction factors are computed in
     float64 once per step and passed to the kernel as float32, as torch.optim.Adam does."""
     f = p.dtype.type
-    K.adam_update(p, g, m, v, f(lr / (1.0 - b1**t)), f(1.0 / math.sqrt(1.0 - b2**t)), f(b1),
+    kernels.adam_update(p, g, m, v, f(lr / (1.0 - b1**t)), f(1.0 / math.sqrt(1.0 - b2**t)), f(b1),
                   f(b2), f(eps))
 
 
@@ -57,11 +57,3 @@ class Adam:
         self.t += 1
         for p, g, m, v in zip(self.params, grads, self.m, self.v):
             adam_step(p, g.reshape(-1), m, v, self.t, self.lr, self.b1, self.b2, self.eps)
-
-    def state_dict(self) -> dict:
-        return {"t": self.t, "m": [m.copy() for m in self.m], "v": [v.copy() for v in self.v]}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.t = int(state["t"])
-        for dst, src in zip(self.m + self.v, list(state["m"]) + list(state["v"])):
-            dst[...] = src

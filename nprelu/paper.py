@@ -3,7 +3,8 @@
 Everything a chapter needs to know about *what the paper did* lives here, once: the attack
 settings of each section, the nets and caps it sweeps, Table 1 as published, and the two sets of
 run settings (the paper's, and a quick smoke-test version of them). Where the paper is silent
-we choose, and say so next to the value (see ../shared/DESIGN.md for the reasons).
+we choose, and say so next to the value (where a choice moves a number, results/NOTES.md
+says so).
 """
 
 from __future__ import annotations
@@ -87,7 +88,6 @@ class Settings:
     milp_seconds: float = 20.0  # time limit per input
     milp_binaries: int = 200  # inputs whose program needs more binaries are "unknown"
     ibp_epochs: int = 30
-    blas_threads: int = 1  # BLAS threads for training and evaluation: part of every result
 
     @classmethod
     def make(cls, quick: bool, **overrides) -> Settings:
@@ -104,7 +104,7 @@ class Settings:
         else:
             base = cls()
         chosen = {k: v for k, v in overrides.items() if v is not None}
-        for k in ("cw_samples", "blas_threads", "n_test", "n_train"):
+        for k in ("cw_samples", "n_test", "n_train"):
             if k in chosen:
                 check_count(chosen[k], k)
         return replace(base, **chosen)

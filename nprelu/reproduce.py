@@ -143,7 +143,7 @@ def reproduce(quick: bool = False, only: str | None = None, seeds=(0,), force: b
     if workers is None and scheduler is None:
         ctx = make_context(**make)
         _announce(ctx, keys, "one after the other, in this process")
-        with threadpool_limits(ctx.settings.blas_threads):
+        with threadpool_limits(ctx.blas_threads):
             for i, key in enumerate(keys):
                 say(f"\n=== [{i + 1}/{len(keys)}] {CHAPTERS[key][0]} "
                     f"({time.perf_counter() - t_all:.0f} s so far) ===")
@@ -156,7 +156,7 @@ def reproduce(quick: bool = False, only: str | None = None, seeds=(0,), force: b
             executor = DaskExecutor(client)
             ctx = make_context(**make, executor=executor)
             _announce(ctx, keys, "all at once, their tasks on the cluster")
-            with threadpool_limits(ctx.settings.blas_threads), Progress(executor):
+            with threadpool_limits(ctx.blas_threads), Progress(executor):
                 work = _run_concurrently(ctx, keys)
             executor.drain()
     total = time.perf_counter() - t_all
@@ -277,7 +277,7 @@ def write_readme(ctx: Context, total: float | None = None, rss_mib: float | None
            "other seeds), "
            if len(ctx.seeds) > 1 else ", ") +
         f"zero-gradient search on the first {s.zg_samples} (≤ {s.zg_iters} iterations), "
-        f"{plural(s.blas_threads, 'BLAS thread')} per task.",
+        f"{plural(ctx.blas_threads, 'BLAS thread')} per task.",
         "",
     ]
     notes = res / "NOTES.md"

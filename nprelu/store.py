@@ -34,6 +34,9 @@ from .version import VERSION
 
 # Bump when a change to training code changes what a cached model contains.
 CODE_VERSION = 1
+# Spec fields added after the first models were cached: part of a model's key only when they
+# differ from their defaults, so the keys of the models made before them stay valid.
+ADDED_LATER = ("ibp_eps", "ibp_warmup", "ibp_ramp", "ibp_kappa", "lr_drops", "dataset")
 _LOG_LOCK = threading.Lock()
 
 
@@ -43,7 +46,7 @@ def model_key(spec: Spec) -> str:
     committed results). Fields added to Spec later count only when they differ from their
     defaults, so older keys stay valid."""
     defaults = type(spec)(hidden=spec.hidden).as_dict()
-    fields = {k: v for k, v in spec.as_dict().items() if k not in spec.ADDED or v != defaults[k]}
+    fields = {k: v for k, v in spec.as_dict().items() if k not in ADDED_LATER or v != defaults[k]}
     kernel = blas.tag()
     if kernel is not None:
         fields["blas"] = kernel

@@ -211,9 +211,6 @@ class Spec:
     lr_drops: tuple = ()
     dataset: str = "mnist"  # the data it is trained on (and must be evaluated on)
 
-    # fields added after the first cached models: part of the key only when they are set
-    ADDED = ("ibp_eps", "ibp_warmup", "ibp_ramp", "ibp_kappa", "lr_drops", "dataset")
-
     @property
     def clean(self) -> Spec:
         """The spec of the clean-trained model an adversarial spec starts from."""

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nprelu as nr
-from nprelu import kernels as K
+from nprelu import kernels
 
 D = 12
 
@@ -167,8 +167,8 @@ def test_jitted_input_gradients_equal_the_numpy_twins(monkeypatch):
     _, fast = model.input_gradient(x, y)
     per_sample = np.concatenate([model.input_gradient(x[i : i + 1], y[i : i + 1])[1]
                                  for i in range(len(x))])
-    for name, (twin, _) in K.TWINS.items():
-        monkeypatch.setattr(K, name, twin)
+    for name, (twin, _) in kernels.TWINS.items():
+        monkeypatch.setattr(kernels, name, twin)
     _, slow = model.input_gradient(x, y)
     np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(fast, per_sample, rtol=1e-5, atol=1e-7)

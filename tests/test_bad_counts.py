@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import nprelu as nr
 from nprelu import audit
+from nprelu.context import make_context
 from nprelu.paper import Settings
 
 D, K = 6, 3
@@ -69,11 +70,17 @@ def test_random_start_needs_a_seed():
     np.testing.assert_array_equal(a, nr.pgd(MODEL, X, Y, 0.1, 0.01, 2, random_start=True, seed=3))
 
 
-@pytest.mark.parametrize("field", ["cw_samples", "blas_threads", "n_test"])
+@pytest.mark.parametrize("field", ["cw_samples", "n_test"])
 @pytest.mark.parametrize("value", [0, -1, 2.5])
 def test_settings_refuse_bad_counts(field, value):
     with pytest.raises(ValueError, match=rf"{field} must be an integer >= 1, got {value}"):
         Settings.make(quick=True, **{field: value})
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5])
+def test_a_run_refuses_a_bad_thread_count(value, tmp_path):
+    with pytest.raises(ValueError, match=rf"blas_threads must be an integer >= 1, got {value}"):
+        make_context(True, results=tmp_path / "r", cache=tmp_path / "c", blas_threads=value)
 
 
 @pytest.mark.parametrize("argv, option, value", [

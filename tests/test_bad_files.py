@@ -11,7 +11,8 @@ import pytest
 import nprelu as nr
 from nprelu.context import make_context
 from nprelu.data import FILES, default_dir
-from nprelu.files import ModelFileError, read_model_file
+from nprelu.files import ModelFileError
+from nprelu.model import read_model_file
 
 
 def _save_arrays(path, meta=None, **arrays):

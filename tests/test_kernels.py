@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nprelu import kernels as K
+from nprelu import kernels
 
 f32 = np.float32
 
@@ -65,7 +65,7 @@ def _cases(rng):
 
 def test_every_kernel_has_a_case():
     names = {name for name, _ in _cases(np.random.default_rng(0))}
-    assert names == set(K.TWINS)
+    assert names == set(kernels.TWINS)
 
 
 CASES = list(_cases(np.random.default_rng(1)))
@@ -73,7 +73,7 @@ CASES = list(_cases(np.random.default_rng(1)))
 
 @pytest.mark.parametrize("name, args", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
 def test_twin_and_kernel_agree(name, args):
-    twin, kernel = K.TWINS[name]
+    twin, kernel = kernels.TWINS[name]
     for got, want in zip(_run(kernel, args), _run(twin, args)):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
@@ -82,7 +82,7 @@ def test_kernel_changes_its_output():
     """Guard against the agreement test passing because neither function does anything."""
     z = np.ones((2, 3), f32)
     a = np.zeros_like(z)
-    K.capped_relu_forward(z, np.ones(3, f32), np.full(3, np.inf, f32), a)
+    kernels.capped_relu_forward(z, np.ones(3, f32), np.full(3, np.inf, f32), a)
     np.testing.assert_array_equal(a, 2 * np.ones((2, 3), f32))
 
 
@@ -95,9 +95,9 @@ def test_fused_step_project_equals_step_then_project_bit_for_bit():
     g = rng.normal(size=x0.shape).astype(np.float32)
     g[::3] = 0
     two_pass = adv.copy()
-    K.signed_step(two_pass, g, np.float32(0.04))
-    K.project_linf(two_pass, x0, np.float32(0.1))
+    kernels.signed_step(two_pass, g, np.float32(0.04))
+    kernels.project_linf(two_pass, x0, np.float32(0.1))
     fused = adv.copy()
-    K.step_project(fused, g, x0, np.float32(0.04), np.float32(0.1))
+    kernels.step_project(fused, g, x0, np.float32(0.04), np.float32(0.1))
     assert np.array_equal(fused, two_pass)
     assert np.all(np.abs(fused - x0) <= np.float32(0.1) + 1e-7) and fused.min() >= 0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nprelu as nr
-from nprelu import kernels as K
+from nprelu import kernels
 from tests.helpers import numeric_grad, rel_err
 
 TOL = 1e-6
@@ -68,13 +68,13 @@ def test_negative_control_a_conv_backward_that_forgets_the_padding_fails(monkeyp
     w = rng.normal(size=(1, 2, 5, 5))
     num = numeric_grad(lambda: float((layer.forward(x)[0] * w).sum()), x)
     assert rel_err(_run(layer, x, w), num) < TOL
-    monkeypatch.setattr(K, "col2im", _col2im_shifted)
+    monkeypatch.setattr(kernels, "col2im", _col2im_shifted)
     assert rel_err(_run(layer, x, w), num) > 1e-2
 
 
 def _col2im_shifted(cols, k, stride, pad, dx):
     """A wrong col2im: every patch lands one pixel to the right of where it came from."""
-    K._col2im(cols, k, stride, pad, dx)
+    kernels._col2im(cols, k, stride, pad, dx)
     dx[...] = np.roll(dx, 1, axis=3)
 
 
@@ -98,8 +98,8 @@ def test_negative_control_a_maxpool_backward_to_the_wrong_input_fails(monkeypatc
     w = rng.normal(size=(2, 2, 2, 2))
     num = numeric_grad(lambda: float((layer.forward(x)[0] * w).sum()), x)
     assert rel_err(_run(layer, x, w), num) < TOL
-    monkeypatch.setattr(K, "maxpool_backward",
-                        lambda dout, arg, k, dx: K._maxpool_backward(dout, arg * 0, k, dx))
+    monkeypatch.setattr(kernels, "maxpool_backward",
+                        lambda dout, arg, k, dx: kernels._maxpool_backward(dout, arg * 0, k, dx))
     assert rel_err(_run(layer, x, w), num) > 1e-2
 
 
