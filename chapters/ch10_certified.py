@@ -99,13 +99,74 @@ for sd in ctx.seeds:
 print(len(nets), "nets")
 
 # %% [markdown]
+# ## IBP training, in plain sight
+#
+# `ctx.model(nets[beta, "ibp", seed])` trains such a net with `nr.train` and the objective
+# `IBPMix` (nprelu/objectives.py). Each step pushes the eps_t-box around every image of the
+# batch through the net (`ibp_worst_logits`: centre and radius, layer by layer) and gets
+# *worst-case logits* zhat: zhat_j bounds z_j - z_y from above over the box (zhat_y = 0).
+# An input is IBP-certified at eps_t when every other zhat_j is below 0. The loss mixes the
+# clean cross-entropy and the cross-entropy of zhat, kappa : (1 - kappa), and its gradient
+# (`ibp_backward`) flows through the bounds themselves. First the schedule of the recipe:
+
+# %%
+from nprelu.objectives import At, IBPMix, ibp_worst_logits
+
+x_train, y_train = ctx.train_set()
+steps = -(-len(x_train) // IBP["batch_size"])  # batches per epoch, the last one partial
+objective = IBPMix(IBP["ibp_eps"], IBP["ibp_warmup"], IBP["ibp_ramp"], IBP["ibp_kappa"])
+print("epoch  eps_t at its end  kappa  learning rate")
+for epoch in range(s.ibp_epochs):
+    eps_t, kappa = objective.schedule(At(epoch, steps - 1, steps))
+    lr = 1e-3 / 10 ** sum(epoch >= d for d in IBP["lr_drops"])
+    print(f"{epoch + 1:5d}  {eps_t:16.3f}  {kappa:5.2f}  {lr:g}")
+
+# %% [markdown]
+# One step by hand, on the first 100 training images and a fresh net capped at HL2 (β = 0.1),
+# in the middle of the ramp: the worst-case logits of the first image, then the step itself,
+# which fills `net.grads` with the gradient of the mixed loss and counts the certified inputs.
+
+# %%
+seed = ctx.seeds[0]
+net = nr.MLP(paper.TABLE1_HIDDEN, {2: 0.1}, seed=seed, dataset=ctx.dataset)
+xb, yb = x_train[:100], y_train[:100]
+middle = IBP["ibp_warmup"] * steps + IBP["ibp_ramp"] * steps // 2  # steps since the start
+at = At(middle // steps, middle % steps, steps)
+eps_t, kappa = objective.schedule(at)
+zhat, _ = ibp_worst_logits(net, xb, yb, eps_t)
+print(f"eps_t {eps_t:.3f}, kappa {kappa:.2f}; image 0 is a {yb[0]}, its worst-case logits "
+      f"zhat: {np.round(zhat[0], 2) + 0.0}")
+step = objective(net, xb, yb, at)
+print(f"mixed loss {step.loss:.4f}; certified {step.certified} of {len(yb)}; gradient norm "
+      f"{np.linalg.norm(net.grads):.4f}")
+
+# %% [markdown]
+# And the recipe's first epochs on all the training images, through the same loop every net
+# of this project trains in: the clean warm-up epoch, then the first epoch of the ramp. The
+# loss, the eps reached and the share of training inputs certified at that eps, per epoch
+# (the cached IBP nets ran this loop for all their epochs).
+
+# %%
+net = nr.MLP(paper.TABLE1_HIDDEN, {2: 0.1}, seed=seed, dataset=ctx.dataset)
+first = min(IBP["ibp_warmup"] + 1, s.ibp_epochs)
+history = nr.train(net, x_train, y_train, epochs=first, batch_size=IBP["batch_size"],
+                   seed=seed, objective=IBPMix(IBP["ibp_eps"], IBP["ibp_warmup"],
+                                               IBP["ibp_ramp"], IBP["ibp_kappa"]),
+                   lr_drops=IBP["lr_drops"], progress=False)
+for e in range(first):
+    eps_e = history["eps"][e]
+    cert = (f"IBP-certified at that eps: {100 * history['certified'][e]:.2f} % of the training "
+            "inputs" if eps_e > 0 else "no box yet (clean warm-up)")
+    print(f"epoch {e + 1}: loss {history['loss'][e]:.4f}, train accuracy "
+          f"{100 * history['acc'][e]:.2f} %, eps {eps_e:.3f}; {cert}")
+
+# %% [markdown]
 # ## One net, step by step
 #
 # The IBP-trained net capped at β = 0.1, at eps = 0.1: its IBP and CROWN margin bounds for
 # the first input (a 7), then the exact smallest margin by MILP.
 
 # %%
-seed = ctx.seeds[0]
 model = ctx.model(nets[0.1, "ibp", seed])
 m_ibp = certify.ibp_margins(model, x[:1], y[:1], EPS)[0]
 m_crown = certify.crown_margins(model, x[:1], y[:1], EPS)[0]
