@@ -135,17 +135,16 @@ for net, fig_name in (("general", "fig4_general"), ("reversed", "fig5_reversed")
 # At the paper's settings (seed 0; the full tables are in results/fig4_general.md and
 # results/fig5_reversed.md):
 #
-# - **Every net keeps 60–97 % accuracy under PGD** when evaluated at β ≤ 0.15, whatever β it
-#   was trained with — even nets trained at β = 1, where a cap of 0.15 saturates almost every
-#   unit. That alone is suspicious: a cap far below the values a layer was trained to produce
-#   should wreck the net, not protect it.
+# - **Nets trained at β = 1 keep 60–91 % accuracy under PGD with the cap moved down to
+#   β = 0.15**, where it saturates almost every unit. That alone is suspicious: a cap far below
+#   the values a layer was trained to produce should wreck the net, not protect it.
 # - **General net (Fig. 4): the paper's ranking holds only in part.** Trained at β = 0.01,
 #   capping HL2 gives the highest PGD accuracy when evaluated at β ≤ 0.07 (96.3 % at 0.01) but
 #   the lowest from 0.09 on (83.2 % against 88.6–89.1 % at 0.15). Trained at β = 0.1, capping
 #   HL2 is the *worst* choice for evaluation β ≥ 0.04 (67.9 % against 90.1–92.0 % at 0.15).
 # - **Reversed net (Fig. 5): agrees with the paper.** Capping the narrow HL1 (196 units) or
 #   both beats capping the wide HL2 for nearly every β (trained at 0.1, evaluated at 0.15:
-#   HL1 92.5 %, both 92.9 %, HL2 29.5 %).
+#   HL1 92.5 %, both 92.9 %, HL2 29.4 %).
 #
 # So "cap the bottleneck" fits the reversed net but not cleanly the general one. Chapter 6
 # measures how soon the input gradient vanishes on these same nets, and the audit (ch9) shows

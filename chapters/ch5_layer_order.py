@@ -106,7 +106,7 @@ ctx.text("fig6_equal.md", plotting.sweep_table(rows, list(PANELS)) + "\n")
 # At the paper's settings (seed 0; numbers in results/fig6_equal.md), Fig. 6 does **not**
 # support the paper's reading. Trained at β = 0.01, capping HL2 is best only when evaluated
 # at β = 0.01 (95.7 % under PGD, against 94.4 % for HL1 and 93.1 % for both) and falls to
-# 50.7 % at β = 0.11 (HL1 87.7 %, both 89.6 %). Trained at β = 1, capping HL2 is the best
+# 50.5 % at β = 0.1 (HL1 88.3 %, both 89.9 %). Trained at β = 1, capping HL2 is the best
 # choice below β ≈ 0.08, the opposite of the paper's advice.
 #
 # As in Section 4, these are PGD numbers on nets whose gradient often vanishes; chapter 6

@@ -126,11 +126,11 @@ for net, fig_name in (("general", "fig8_zero_grad_general"),
 # capped at HL2, trained at 0.1, evaluated at 0.15). And the distances do line up with the PGD
 # results of Figs. 4–6, as the paper says: where PGD accuracy is low, the zero gradient is far.
 # Reversed net trained at 0.1 and evaluated at 0.15: capped HL2 mean distance 3.71 with PGD
-# accuracy 29.5 %, against 0.37 / 92.5 % (HL1) and 0.31 / 92.9 % (both).
+# accuracy 29.4 %, against 0.37 / 92.5 % (HL1) and 0.31 / 92.9 % (both).
 #
 # But the agreement is expected for a reason that has nothing to do with robustness: both
 # numbers measure *how soon the input gradient vanishes*, and a gradient attack stops where it
 # vanishes. A short distance to a zero gradient is the mechanism of gradient masking, not
-# evidence against it. What lies beyond that point is the audit's subject (ch9): at β = 0.01 an
-# attack that passes the gradient through the caps (BPDA) brings accuracy at eps 0.1 down to
-# about 11 %.
+# evidence against it. What lies beyond that point is the audit's subject (ch9): on the
+# clean-trained Table 1 net capped at β = 0.01, an attack that passes the gradient through the
+# caps (BPDA) brings accuracy at eps 0.1 down to 11.5 %.

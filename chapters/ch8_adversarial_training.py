@@ -127,8 +127,7 @@ print(f"accuracy under CW on these 5 inputs: {acc['honest']:.0f} % counted our w
 #
 # Per net, one record for clean, FGSM and PGD accuracy on the test set (with the share of
 # inputs whose gradient is exactly zero, a masking flag), and CW in records of up to 500
-# inputs each (a cluster spreads them over its workers; a batch of 500 costs a third less per
-# input than five of 100, measured).
+# inputs each (a cluster spreads them over its workers).
 
 # %%
 CW_CHUNK = 500
@@ -414,9 +413,10 @@ for name in rows:
 #   Training length is not the explanation: the same run cut after 1, 5 and 10 epochs keeps
 #   17.43, 16.22 and 21.62 % under PGD-10.
 # - **The trend of the table reproduces**: at β = 0.01 PGD accuracy is 96.27 % (clean
-#   training) and 96.63 % (PGD training). So does its warning sign: for the capped nets PGD
-#   accuracy is *above* FGSM accuracy (β = 0.1: PGD 81.35 %, FGSM 62.67 %), which a real gain in
-#   robustness cannot produce, since PGD can always take FGSM's step. (Trained at batch 128 or
+#   training) and 96.63 % (PGD training). So does its warning sign: for every net capped at
+#   β ≤ 0.1, and for β = 1 after adversarial training, PGD accuracy is *above* FGSM accuracy
+#   (β = 0.1: PGD 81.35 %, FGSM 62.67 %), which a real gain in robustness cannot produce,
+#   since PGD can always take FGSM's step. (Trained at batch 128 or
 #   with lr 0.0001 the β = 0.1 net has PGD below FGSM again, 48.30 % and 49.09 %, nearer the
 #   paper's 39.79 %: how much a capped net masks depends on its training.)
 # - **CW, counted our way, does not reproduce** (57–90 % of the inputs "survive" CW on the nets
@@ -426,7 +426,7 @@ for name in rows:
 #   the black image, which every one of our 36 Table 1 nets (three seeds) reads as a 5, so only
 #   the failed inputs that are 5s stay "correct" (5s are 10.0 % of our 500 inputs). That gives
 #   0.0–9.4 % on the 500 inputs, within 6.4 points of the paper in every row (β = 0.1: 3.80 %
-#   against 5.56 %; β = 0.01: 9.20 % against 8.07 %), and within 4.3 points over three seeds.
+#   against 5.56 %; β = 0.01: 9.20 % against 8.07 %), and within 4.2 points over three seeds.
 #   The paper's CW column counts 5s among the inputs where CW failed, not robustness: CW failed
 #   on most inputs of the capped nets there too.
 # - **Adversarial fine-tuning sometimes hurts clean accuracy badly** (β = 1 with PGD training:

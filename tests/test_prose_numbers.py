@@ -1,0 +1,565 @@
+"""Every number in a chapter's prose is checked against the records it reports (tests/prose.py).
+
+Each function below lists one chapter's claims: a piece of its prose as a template, and the
+values that fill it, computed here from the records of the paper-settings run (or taken
+from nprelu.paper, for the paper's numbers and our settings). `holds` marks a claim whose words
+state a fact without a number ("bit for bit", "only β ≤ 0.1 beats the control"): the fact is
+checked on the records. A rerun that moves a number, or an edit of the prose, fails a test
+that names the sentence; so does a number added to the prose without a claim.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nprelu import audit, paper
+from nprelu.cw import cw_accuracies
+from nprelu.data import load_split_of
+from nprelu.metrics import mean_std
+from nprelu.paper import Settings
+from nprelu.plotting import fmt
+from nprelu.reproduce import CHAPTERS, chapter_path
+from nprelu.store import ensemble_record, net_tag
+from nprelu.train import Spec
+from tests.prose import (
+    markdown,
+    missing_claims,
+    record,
+    seed_record,
+    seed_records,
+    unchecked_numbers,
+)
+
+QUICK = Settings.make(quick=True)
+PAPER = Settings.make(quick=False)
+WORDS = dict(enumerate(("no", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                        "nine", "ten", "eleven", "twelve")))
+
+
+def quick_settings(more: str = "", **values):
+    """The 'Settings' cell's description of the quick run."""
+    return (f"(2 epochs on {{n_train}} images, {{n_test}} test images{more}",
+            {"n_train": f"{QUICK.n_train:,}".replace(",", " "), "n_test": QUICK.n_test,
+             "holds": QUICK.epochs == 2, **values})
+
+
+def pgd_eval(template: str = "(eps 0.1, step {step:g}, {iters} iterations)"):
+    return (template, {**paper.PGD_EVAL, "holds": paper.PGD_EVAL["eps"] == 0.1})
+
+
+def sweeps(net: str) -> dict:
+    """{(capped layers, training beta): [{beta (evaluation), robust, ...} per evaluation beta]}."""
+    return {(cap, b): record(f"sweep_{net}_{cap}_b{b:g}_seed0")
+            for cap in paper.CAP_SETS for b in PAPER.init_betas}
+
+
+def at(rows: list[dict], beta: float) -> dict:
+    """The row of a sweep evaluated at `beta`."""
+    return next(r for r in rows if abs(r["beta"] - beta) < 1e-9)
+
+
+def ch3_enlarged_perturbations():
+    def r(cap, beta):
+        return record(f"sec3_{cap}_b{beta}_seed0")
+
+    base, control = r("none", "None"), r("control", "None")
+    caps = ("HL1", "HL2", "HL3", "HL123")
+
+    def adv_range(beta):
+        advs = [r(c, beta)["adv"] for c in caps]
+        return {"lo": min(advs), "hi": max(advs)}
+
+    best_small = max(r(c, b)["adv"] for c in caps for b in ("0.01", "0.1"))
+    return [
+        ("(eps {eps:.0f}/256, step {step:.0f}/256, {iters} iterations)",
+         {"eps": 256 * paper.SEC3_PGD["eps"], "step": 256 * paper.SEC3_PGD["step"],
+          "iters": paper.SEC3_PGD["iters"]}),
+        ("grows {0:.2f} → {1:.2f} → {2:.2f} from HL1 to HL3",
+         [layer["linf"] for layer in base["layers"]]),
+        ("(all three layers at β = 0.01: {0:.3f}, {1:.3f}, {2:.3f})",
+         [layer["linf"] for layer in r("HL123", "0.01")["layers"]]),
+        ("A cap of 100 never binds: those nets are the uncapped net bit for bit.",
+         {"holds": all(r(c, "100") == base for c in caps)}),
+        ("The attacked net keeps {adv:.1f} % of the images", base),
+        ("the control, uncapped but trained from another seed, already keeps **{adv:.1f} %**",
+         control),
+        ("The capped nets keep {lo:.1f}–{hi:.1f} % at β = 0.01,", adv_range("0.01")),
+        ("{lo:.1f}–{hi:.1f} % at 0.1", adv_range("0.1")),
+        ("and {lo:.1f}–{hi:.1f} % at 1.", adv_range("1")),
+        ("Most of the gap to {adv:.1f} % is", base),
+        ("only β ≤ 0.1 beats the control, by at most about {gain:.0f} points",
+         {"gain": best_small - control["adv"],
+          "holds": all(r(c, b)["adv"] < control["adv"] for c in caps for b in ("1", "10"))}),
+        ("(all three layers at 0.01: {capped:.1f} % against {base:.1f} %)",
+         {"capped": r("HL123", "0.01")["clean"], "base": base["clean"]}),
+    ]
+
+
+def ch3_scaled_sigmoid():
+    runs = record("sec3_sigmoid_seed0")
+    c1, c10 = runs["1.0"], runs["10.0"]  # per epoch: weight std, c·z std per layer, accuracy
+    epochs = {"epochs": c1[-1]["epoch"]}
+    return [
+        ("of c·z on 1000 test images", {"holds": "x_test[:1000]" in source("ch3s")}),
+        ("At the paper's settings ({epochs} epochs, seed 0)", epochs),
+        ("(HL1 weight std {0:.3f} → {1:.3f}, against {2:.3f} → {3:.3f} for c = 1)",
+         [c10[0]["w_std"][0], c10[-1]["w_std"][0], c1[0]["w_std"][0], c1[-1]["w_std"][0]]),
+        ("spread out from std {0:.1f} to {1:.1f} (c = 1: {2:.2f} → {3:.2f})",
+         [c10[0]["cz_std"][0], c10[-1]["cz_std"][0], c1[0]["cz_std"][0], c1[-1]["cz_std"][0]]),
+        ("not what Adam does here in {epochs} epochs", epochs),
+        ("test accuracy {0:.2f} % (c = 10) against {1:.2f} % (c = 1)",
+         [c10[-1]["acc"], c1[-1]["acc"]]),
+    ]
+
+
+def ch4_layer_size():
+    general, reversed_ = sweeps("general"), sweeps("reversed")
+    trained_at_1 = [at(rows, 0.15)["robust"] for (cap, b), rows in {**general}.items()
+                    if b == 1] + [at(rows, 0.15)["robust"] for (cap, b), rows in
+                                  reversed_.items() if b == 1]
+
+    def best(sw, b0, beta):  # the capped layers with the highest PGD accuracy
+        return max(paper.CAP_SETS, key=lambda cap: at(sw[cap, b0], beta)["robust"])
+
+    def worst(sw, b0, beta):
+        return min(paper.CAP_SETS, key=lambda cap: at(sw[cap, b0], beta)["robust"])
+
+    evals = PAPER.eval_betas
+    others_015 = [at(general[cap, 0.01], 0.15)["robust"] for cap in ("HL1", "HL12")]
+    others_01 = [at(general[cap, 0.1], 0.15)["robust"] for cap in ("HL1", "HL12")]
+    return [
+        ("initial β of {0:g}, {1:g} or {2:g}: nine nets per shape", list(PAPER.init_betas)),
+        ("with the cap moved to every β from {0:g} to {1:g}, under PGD",
+         [evals[0], evals[-1]]),
+        pgd_eval(),
+        quick_settings(", {n_eval} evaluation β)", n_eval=WORDS[len(QUICK.eval_betas)]),
+        ("(Adam, lr {lr:g}, batch {batch_size};", vars(Spec(hidden=()))),
+        ("keep {lo:.0f}–{hi:.0f} % accuracy under PGD with the cap moved down to β = 0.15",
+         {"lo": min(trained_at_1), "hi": max(trained_at_1)}),
+        ("when evaluated at β ≤ 0.07 ({top:.1f} % at 0.01) but the lowest from 0.09 on "
+         "({low:.1f} % against {lo:.1f}–{hi:.1f} % at 0.15)",
+         {"top": at(general["HL2", 0.01], 0.01)["robust"],
+          "low": at(general["HL2", 0.01], 0.15)["robust"], "lo": min(others_015),
+          "hi": max(others_015),
+          "holds": all(best(general, 0.01, b) == "HL2" for b in evals if b <= 0.07)
+          and all(worst(general, 0.01, b) == "HL2" for b in evals if b >= 0.09)}),
+        ("for evaluation β ≥ 0.04 ({low:.1f} % against {lo:.1f}–{hi:.1f} % at 0.15)",
+         {"low": at(general["HL2", 0.1], 0.15)["robust"], "lo": min(others_01),
+          "hi": max(others_01),
+          "holds": all(worst(general, 0.1, b) == "HL2" for b in evals if b >= 0.04)}),
+        ("Capping the narrow HL1 (196 units)", {"holds": paper.NETS["reversed"][0] == 196}),
+        ("(trained at 0.1, evaluated at 0.15: HL1 {0:.1f} %, both {1:.1f} %, HL2 {2:.1f} %)",
+         [at(reversed_[cap, 0.1], 0.15)["robust"] for cap in ("HL1", "HL12", "HL2")]),
+    ]
+
+
+def ch5_layer_order():
+    equal = sweeps("equal")
+    evals = PAPER.eval_betas
+    hl2 = equal["HL2", 0.01]
+    low = min(hl2, key=lambda r: r["robust"])
+
+    def best(b0, beta):
+        return max(paper.CAP_SETS, key=lambda cap: at(equal[cap, b0], beta)["robust"])
+
+    return [
+        ("capped at an initial β of {0:g}, {1:g} or {2:g}, then evaluated", list(PAPER.init_betas)),
+        ("with the cap moved over β = {0:g} … {1:g} under PGD", [evals[0], evals[-1]]),
+        pgd_eval(),
+        ("HL1 capped at β = 1, evaluated with the cap at 0.05.",
+         {"holds": "model.set_caps({1: 0.05})" in source("ch5")}),
+        ("capping HL2 is best only when evaluated at β = {first:g} ({r0:.1f} % under PGD, "
+         "against {r1:.1f} % for HL1 and {r2:.1f} % for both)",
+         {"first": evals[0], "r0": at(hl2, evals[0])["robust"],
+          "r1": at(equal["HL1", 0.01], evals[0])["robust"],
+          "r2": at(equal["HL12", 0.01], evals[0])["robust"],
+          "holds": [b for b in evals if best(0.01, b) == "HL2"] == [evals[0]]}),
+        ("and falls to {low:.1f} % at β = {beta:g} (HL1 {hl1:.1f} %, both {both:.1f} %)",
+         {"low": low["robust"], "beta": low["beta"],
+          "hl1": at(equal["HL1", 0.01], low["beta"])["robust"],
+          "both": at(equal["HL12", 0.01], low["beta"])["robust"]}),
+        ("Trained at β = 1, capping HL2 is the best choice below β ≈ 0.08",
+         {"holds": all((best(1, b) == "HL2") == (b < 0.08) for b in evals)}),
+    ]
+
+
+def ch6_zero_gradients():
+    cells = [(net, cap, b0, row) for net in ("general", "reversed", "equal")
+             for cap in paper.CAP_SETS for b0 in PAPER.init_betas
+             for row in record(f"zerograd_{net}_{cap}_b{b0:g}_seed0")]
+    lowest = min(cells, key=lambda c: c[3]["found"])
+    rev = {cap: at(record(f"zerograd_reversed_{cap}_b0.1_seed0"), 0.15) for cap in paper.CAP_SETS}
+    pgd = {cap: at(record(f"sweep_reversed_{cap}_b0.1_seed0"), 0.15) for cap in paper.CAP_SETS}
+    return [
+        ("The step is {step:g} (the paper does not give one), at most {iters} iterations, on the "
+         "first {n} test inputs.",
+         {"step": paper.ZERO_GRAD_STEP, "iters": PAPER.zg_iters, "n": PAPER.zg_samples}),
+        ("The general net trained with HL2 capped at 0.1.",
+         {"holds": 'specs["general", "HL2", 0.1, ctx.seeds[0]]' in source("ch6")}),
+        ("iteration 0 means the clean input itself", {}),  # a definition, not a measurement
+        ("(seed 0, first {n} test inputs)", {"n": PAPER.zg_samples}),
+        ("(≥ 99 % in {share:.0f} % of the cells; the lowest share is {low:.1f} %, {net} net capped "
+         "at {cap}, trained at {b0:g}, evaluated at {beta:g})",
+         {"share": 100 * sum(c[3]["found"] >= 99 for c in cells) / len(cells),
+          "low": lowest[3]["found"], "net": lowest[0], "cap": lowest[1], "b0": lowest[2],
+          "beta": lowest[3]["beta"]}),
+        ("Reversed net trained at 0.1 and evaluated at 0.15: capped HL2 mean distance "
+         "{d2:.2f} with PGD accuracy {p2:.1f} %, against {d1:.2f} / {p1:.1f} % (HL1) and "
+         "{d12:.2f} / {p12:.1f} % (both)",
+         {"d2": rev["HL2"]["mean_l2"], "p2": pgd["HL2"]["robust"], "d1": rev["HL1"]["mean_l2"],
+          "p1": pgd["HL1"]["robust"], "d12": rev["HL12"]["mean_l2"],
+          "p12": pgd["HL12"]["robust"]}),
+        ("brings accuracy at eps 0.1 down to {bpda:.1f} %.",
+         record("attacks_eps0.1_0.01_clean_seed0")),
+    ]
+
+
+def ch7_sensitivity():
+    b1, b01, b001 = (record(f"sec7_b{b}_seed0") for b in ("1", "0.1", "0.01"))
+    return [
+        ("the sum of the map is {0:.1f} at β = 1, {1:.1f} at β = 0.1 and {2:.0f} at β = 0.01, "
+         "where the gradient vanishes entirely",
+         [b1["five_sum"], b01["five_sum"], b001["five_sum"]]),
+        ("", {"holds": b001["five_sum"] == 0}),
+        ("Over the first {n} test inputs the *median* sum falls from {m1:.1f} (β = 1) to "
+         "{m01:.0f} (β = 0.1 and 0.01)",
+         {"n": PAPER.smap_samples, "m1": b1["median_sum"], "m01": b01["median_sum"],
+          "holds": b01["median_sum"] == 0 == b001["median_sum"]}),
+        ("but the *mean* rises, from {0:.1f} to {1:.1f} and {2:.1f}.",
+         [b1["mean_sum"], b01["mean_sum"], b001["mean_sum"]]),
+    ]
+
+
+def ch8_adversarial_training():
+    y = load_split_of("mnist", "test")[1]
+    nets = [(b, a) for a in paper.TABLE1_TRAINING for b in paper.TABLE1_BETAS]
+
+    def t1(b, a, seed=0):
+        name = f"table1_{net_tag(b, a, seed)}"
+        return record(name) if seed == 0 else seed_records(name[: -len("_seed0")])[seed]
+
+    def cw(b, a, seed, n):  # CW accuracy in % both ways, on the first n inputs of the seed
+        name = f"cw_{net_tag(b, a, seed)}_0000-{PAPER.cw_inputs(seed == 0):04d}"
+        out = record(name) if seed == 0 else seed_record(name)
+        black = seed_records(f"black_{net_tag(b, a, 0)[: -len('_seed0')]}")[seed]["class"]
+        return cw_accuracies(out["correct"][:n], out["success"][:n], y[:n], black)
+
+    def theirs(b, a, col):
+        return paper.PAPER_TABLE1[b, a][paper.TABLE1_COLUMNS.index(col)]
+
+    tools = record("tool_choices_none_clean_seed0")
+    recipe = {name: record(f"recipe_{name}_seed0") for name in (
+        "batch256_none_clean", "lr0.0001_none_clean", "batch128_none_clean",
+        "batch128_0.1_clean", "lr0.0001_0.1_clean", "1epoch_none_clean", "5epochs_none_clean",
+        "10epochs_none_clean")}
+    clean_gap = [abs(t1(b, None)["clean"] - theirs(b, None, "clean")) for b in paper.TABLE1_BETAS]
+    n = PAPER.cw_samples
+    ours = {k: cw(*k, 0, n) for k in nets}
+    small = [ours[b, a]["honest"] for b, a in nets if b is not None and b <= 0.1]
+    small_paper = [theirs(b, a, "cw") for b, a in nets if b is not None and b <= 0.1]
+    shared = PAPER.cw_samples_other_seeds
+    seeds_fb = {k: mean_std([cw(*k, s, shared)["foolbox"] for s in (0, 1, 2)])[0] for k in nets}
+    blacks = [r["class"] for k in nets for r in seed_records(f"black_{net_tag(*k, 0)[:-6]}")]
+    spreads = {(k, col): mean_std([t1(*k, s)[col] for s in (0, 1, 2)])
+               for k in nets for col in ("clean", "fgsm", "pgd")}
+    widest = max(spreads, key=lambda c: spreads[c][1])
+    return [
+        ("for {epochs} epochs (Adam, lr {lr:g}), then either left alone or trained {adv} more "
+         "epochs", {"epochs": PAPER.epochs, "lr": Spec(hidden=()).lr, "adv": PAPER.adv_epochs}),
+        pgd_eval(),
+        ("({steps} iterations, lr {lr:g}, initial c {initial_c:g}, {binary_steps} binary-search "
+         "steps on c)", paper.CW_PAPER),
+        ("at β = 0.01 PGD accuracy is {0:.2f} % without adversarial training and {1:.0f}–{2:.0f} % "
+         "with it, against {3:.2f} % and {4:.0f}–{5:.0f} % for the uncapped nets.",
+         [theirs(0.01, None, "pgd"), theirs(0.01, "pgd", "pgd"), theirs(0.01, "fgsm", "pgd"),
+          theirs(None, None, "pgd"), theirs(None, "fgsm", "pgd"), theirs(None, "pgd", "pgd")]),
+        ("(at most {0:.2f} % survive)", [max(theirs(b, a, "cw") for b, a in nets)]),
+        ("CW runs on the first {0} test inputs", [n]),
+        ("(10 at the paper's settings)", {"holds": PAPER.adv_epochs == 10}),
+        ("foolbox 3 (`L2CarliniWagnerAttack`)", {}),  # the tool's major version
+        ("CW in records of up to {0} inputs each", [PAPER.cw_samples]),
+        ("", {"holds": "CW_CHUNK = 500" in source("ch8")}),
+        ("The paper's CW column ({0:.0f}–{1:.0f} %)",
+         [min(theirs(b, a, "cw") for b, a in nets), max(theirs(b, a, "cw") for b, a in nets)]),
+        ("keeps {0:.2f} % under PGD in the paper and about {1:.0f} % here, and the β = 1 net "
+         "{2:.2f} % against about {3:.0f} %.",
+         [theirs(None, None, "pgd"), t1(None, None)["pgd"], theirs(1.0, None, "pgd"),
+          t1(1.0, None)["pgd"]]),
+        ("starts at a random point of radius 0.3 clipped to the eps-ball", {}),  # cleverhans
+        ("(Keras defaults: batch {batch_size}, Adam {lr:g}, Glorot-uniform weights",
+         vars(Spec(hidden=()))),
+        ("trained with a larger batch or a smaller learning rate ({0} epochs each)",
+         [PAPER.epochs]),
+        ("the first k epochs of a {0}-epoch run", [PAPER.epochs]),
+        ("(seed 0; CW on the first {0} test inputs)", [n]),
+        ("within {0:.1f}–{1:.1f} points of the paper (uncapped {2:.2f} % against {3:.2f} %)",
+         [min(clean_gap), max(clean_gap), t1(None, None)["clean"], theirs(None, None, "clean")]),
+        ("**PGD on the uncapped net: {0:.2f} % against the paper's {1:.2f} %** ({2} % over three "
+         "seeds; β = 1: {3:.2f} % against {4:.2f} %)",
+         [t1(None, None)["pgd"], theirs(None, None, "pgd"),
+          fmt([t1(None, None, s)["pgd"] for s in (0, 1, 2)]), t1(1.0, None)["pgd"],
+          theirs(1.0, None, "pgd")]),
+        ("(a random start of radius 0.3, the loss on the softmax output) move the uncapped net by "
+         "less than one point ({0:.2f} %, {1:.2f} %); dropping the [0, 1] clip gives {2:.2f} % and "
+         "40 iterations {3:.2f} %, but the unclipped FGSM then falls to {4:.2f} %, far below the "
+         "paper's {5:.2f} %.",
+         [tools["PGD-10, random start 0.3 (madry_et_al)"],
+          tools["PGD-10, softmax output as logits"], tools["PGD-10, no [0, 1] clip"],
+          tools["PGD-40, step 0.01"], tools["FGSM, no [0, 1] clip"],
+          theirs(None, None, "fgsm")]),
+        ("", {"holds": all(abs(tools[k] - t1(None, None)["pgd"]) < 1 for k in (
+            "PGD-10, random start 0.3 (madry_et_al)", "PGD-10, softmax output as logits"))}),
+        ("batch 256 gives {0:.2f} % (FGSM {1:.2f} %), a learning rate of 0.0001 gives {2:.2f} % "
+         "({3:.2f} %), batch 128 {4:.2f} % ({5:.2f} %). The paper's {6:.2f} % is",
+         [recipe["batch256_none_clean"]["pgd"], recipe["batch256_none_clean"]["fgsm"],
+          recipe["lr0.0001_none_clean"]["pgd"], recipe["lr0.0001_none_clean"]["fgsm"],
+          recipe["batch128_none_clean"]["pgd"], recipe["batch128_none_clean"]["fgsm"],
+          theirs(None, None, "pgd")]),
+        ("(batch {batch_size}, Adam {lr:g}, {epochs} epochs, clipped attacks)",
+         {**vars(Spec(hidden=())), "epochs": PAPER.epochs}),
+        ("the same run cut after 1, 5 and 10 epochs keeps {0:.2f}, {1:.2f} and {2:.2f} % under "
+         "PGD-10", [recipe[f"{e}_none_clean"]["pgd"] for e in ("1epoch", "5epochs", "10epochs")]),
+        ("at β = 0.01 PGD accuracy is {0:.2f} % (clean training) and {1:.2f} % (PGD training)",
+         [t1(0.01, None)["pgd"], t1(0.01, "pgd")["pgd"]]),
+        ("for every net capped at β ≤ 0.1, and for β = 1 after adversarial training, PGD accuracy "
+         "is *above* FGSM accuracy (β = 0.1: PGD {pgd:.2f} %, FGSM {fgsm:.2f} %)",
+         {**t1(0.1, None), "holds": all(
+             (t1(b, a)["pgd"] > t1(b, a)["fgsm"])
+             == (b is not None and (b <= 0.1 or a is not None)) for b, a in nets)}),
+        ("(Trained at batch 128 or with lr 0.0001 the β = 0.1 net has PGD below FGSM again, "
+         "{0:.2f} % and {1:.2f} %, nearer the paper's {2:.2f} %",
+         [recipe["batch128_0.1_clean"]["pgd"], recipe["lr0.0001_0.1_clean"]["pgd"],
+          theirs(0.1, None, "pgd")]),
+        ("", {"holds": all(recipe[k]["pgd"] < recipe[k]["fgsm"]
+                           for k in ("batch128_0.1_clean", "lr0.0001_0.1_clean"))}),
+        ("({0:.0f}–{1:.0f} % of the inputs \"survive\" CW on the nets capped at β ≤ 0.1, against "
+         "the paper's {2:.1f}–{3:.1f} %)",
+         [min(small), max(small), min(small_paper), max(small_paper)]),
+        ("Counted the way foolbox 3 counts it", {}),
+        ("which every one of our {n} Table 1 nets (three seeds) reads as a 5",
+         {"n": len(blacks), "holds": set(blacks) == {5}}),
+        ("(5s are {five:.1f} % of our {n} inputs). That gives {lo:.1f}–{hi:.1f} % on the {n} "
+         "inputs, within {gap:.1f} points of the paper in every row (β = 0.1: {b01:.2f} % against "
+         "{p01:.2f} %; β = 0.01: {b001:.2f} % against {p001:.2f} %), and within {seeds:.1f} "
+         "points over three seeds.",
+         {"five": 100 * (y[:n] == 5).mean(), "n": n,
+          "lo": min(v["foolbox"] for v in ours.values()),
+          "hi": max(v["foolbox"] for v in ours.values()),
+          "gap": max(abs(ours[k]["foolbox"] - theirs(*k, "cw")) for k in nets),
+          "b01": ours[0.1, None]["foolbox"], "p01": theirs(0.1, None, "cw"),
+          "b001": ours[0.01, None]["foolbox"], "p001": theirs(0.01, None, "cw"),
+          "seeds": max(abs(seeds_fb[k] - theirs(*k, "cw")) for k in nets)}),
+        ("(β = 1 with PGD training: {0:.2f} %, paper {1:.2f} %; β = 0.01 with FGSM training: "
+         "{2:.2f} %, paper {3:.2f} %). Seeds 1 and 2 collapse too ({4:.2f} % and {5:.2f} %; "
+         "{6:.2f} % and {7:.2f} %).",
+         [t1(1.0, "pgd")["clean"], theirs(1.0, "pgd", "clean"), t1(0.01, "fgsm")["clean"],
+          theirs(0.01, "fgsm", "clean"), t1(1.0, "pgd", 1)["clean"], t1(1.0, "pgd", 2)["clean"],
+          t1(0.01, "fgsm", 1)["clean"], t1(0.01, "fgsm", 2)["clean"]]),
+        ("the standard deviation of a clean, FGSM or PGD cell is at most {0:.1f} points, except "
+         "β = 1 with PGD training (FGSM accuracy {1} %)",
+         [max(s for c, (_, s) in spreads.items() if c != widest),
+          fmt([t1(1.0, "pgd", s)["fgsm"] for s in (0, 1, 2)])]),
+        ("", {"holds": widest == ((1.0, "pgd"), "fgsm")}),
+        ("CW there runs on the first {0} inputs of each seed ({1} for the first)",
+         [PAPER.cw_samples_other_seeds, PAPER.cw_samples]),
+    ]
+
+
+def ch9_audit():
+    def ens(beta, training):
+        return record(ensemble_record(beta, training, 0))
+
+    def flags(beta, training):
+        masking = record(f"masking_{net_tag(beta, training, 0)}")
+        return {k for k, v in audit.masking_flags({**ens(beta, training), **masking}).items()
+                if v is True}
+
+    capped = {t: ens(0.01, t) for t in ("clean", "fgsm", "pgd")}
+    curve = record("masking_0.01_clean_seed0")
+    eps_curve = dict(zip((0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0), curve["eps_curve_bpda"]))
+    uncapped = {t: ens(None, t) for t in ("fgsm", "pgd")}
+    three = {t: [r["worst_case"] for r in seed_records(f"attacks_eps0.1_0.01_{t}")]
+             for t in ("clean", "fgsm", "pgd")}
+    nets = [(b, t) for t in ("clean", "fgsm", "pgd") for b in paper.TABLE1_BETAS]
+    return [
+        ("its derivative is 1 only on 0 < z < β and 0 elsewhere", {}),  # the derivative's rule
+        ("almost every unit sits at 0 or at the cap", {}),
+        ("sign(0) = 0", {}),
+        ("(derivative 1 on z > 0)", {}),
+        ("on the first {n} test inputs at the same eps = 0.1", {"n": PAPER.audit_samples}),
+        ("accuracy as eps grows to 1 (at eps = 1 any image is reachable, so an honest evaluation "
+         "must drive accuracy to about chance, 10 %)", {}),  # ten classes
+        ("(20 steps of eps / 4)", {"holds": "e / 4, 20, bpda=True" in source("ch9")}),
+        ("(seed 0, first {n} test inputs, eps 0.1;", {"n": PAPER.audit_samples}),
+        ("keep **{0:.1f} %** (clean training), **{1:.1f} %** (FGSM training) and **{2:.1f} %** "
+         "(PGD training) in the worst case, where the paper's PGD column says {3:.2f} %, "
+         "{4:.2f} % and {5:.2f} %.",
+         [capped[t]["worst_case"] for t in capped]
+         + [paper.PAPER_TABLE1[0.01, a][2] for a in (None, "fgsm", "pgd")]),
+        ("BPDA alone brings them to {0:.1f} %, {1:.1f} % and {2:.1f} %; APGD-CE only to "
+         "{3:.1f} %, {4:.1f} % and {5:.1f} %.",
+         [capped[t]["bpda"] for t in capped] + [capped[t]["apgd_ce"] for t in capped]),
+        ("its gradient is exactly zero for {zero_gradient_share:.1f} % of the inputs of the "
+         "clean-trained one", capped["clean"]),
+        ("As eps grows to 1 its PGD accuracy only falls from {0:.1f} % to {1:.1f} %, while BPDA "
+         "reaches {2:.1f} % at eps 0.2 and {3:.1f} % from eps 0.3 on",
+         [curve["eps_curve_pgd"][0], curve["eps_curve_pgd"][-1], eps_curve[0.2],
+          max(v for e, v in eps_curve.items() if e >= 0.3)]),
+        ("The same flags (Z, E) go up for every net capped at β ≤ 0.1 and for β = 1 after PGD "
+         "training, and never for the uncapped nets.",
+         {"holds": all(({"zero_gradient", "not_broken_at_eps_1"} <= flags(b, t))
+                       == (b is not None and (b <= 0.1 or t == "pgd"))
+                       and (b is not None or not flags(b, t)) for b, t in nets)}),
+        ("Those keep {0:.1f} % (FGSM training) and {1:.1f} % (PGD training) in the worst case, "
+         "{2:.1f} and {3:.1f} points below their PGD-10 number",
+         [uncapped["fgsm"]["worst_case"], uncapped["pgd"]["worst_case"],
+          uncapped["fgsm"]["pgd"] - uncapped["fgsm"]["worst_case"],
+          uncapped["pgd"]["pgd"] - uncapped["pgd"]["worst_case"]]),
+        ("the worst case of the three β = 0.01 nets is {clean} % (clean training), {fgsm} % "
+         "(FGSM) and {pgd} % (PGD): the {gap:.0f}-point gap to the uncapped PGD-trained net",
+         {**{t: fmt(v, 1) for t, v in three.items()},
+          "gap": uncapped["pgd"]["worst_case"] - mean_std(three["pgd"])[0]}),
+    ]
+
+
+def ch10_certified():
+    n = PAPER.milp_samples
+    table1 = [(b, t) for t in ("clean", "fgsm", "pgd") for b in paper.TABLE1_BETAS]
+
+    def sandwich(beta, training):
+        """Certified, MILP bounds and attacks of one net at eps 0.1, as chapter 10 defines them:
+        on the first n inputs the truth lies in [certified + MILP-robust, survivors of every
+        attack - MILP-not-robust] (in %), the MILP leaving `unknown` % undecided."""
+        tag = net_tag(beta, training, 0)
+        cert, milp, att = (record(f"cert_{tag}"), record(f"milp_{tag}"),
+                           record(ensemble_record(beta, training, 0)))
+        i = cert["eps"].index(0.1)
+        certified = np.array(cert["certified_at_0.1"][:n], bool)
+        survives = np.array(att["per_input"]["worst_case"][:n], bool)
+        return {"ibp": cert["ibp"][i], "crown": cert["crown"][i], "certified": cert["best"][i],
+                "lower": 100 * (certified.sum() + milp["robust"]) / n,
+                "upper": 100 * (survives.sum() - milp["not_robust"]) / n,
+                "unknown": 100 * milp["unknown"] / n, **att}
+
+    ibp = {b: sandwich(b, "ibp") for b in paper.TABLE1_BETAS}
+    t1 = {k: sandwich(*k) for k in table1}
+    capped = [v["certified"] for (b, _), v in t1.items() if b is not None]
+    uncapped = {t: t1[None, t] for t in ("clean", "fgsm", "pgd")}
+    small = [t1[0.01, t] for t in ("clean", "fgsm", "pgd")]
+    small_paper = [paper.PAPER_TABLE1[0.01, a][2] for a in (None, "fgsm", "pgd")]
+    clean_undecided = [t1[b, "clean"]["unknown"] for b in paper.TABLE1_BETAS]
+    early = record("cert_none_clean_seed0")
+    j = early["eps"].index(0.01)
+    chapter = source("ch10")
+    return [
+        ("we run it on the first {0} inputs", [n]),
+        ("train at eps 0.15 for a test eps of 0.1, {0} epochs of batch 100; one clean epoch, then "
+         "eps grows linearly over a third of the epochs while the weight of the clean loss falls "
+         "from 1 to 0.5; the learning rate drops tenfold at 70 % and 85 % of the epochs.",
+         [PAPER.ibp_epochs]),
+        ("", {"holds": "IBP = dict(ibp_eps=0.15, batch_size=100, ibp_warmup=1, ibp_ramp=max(1, "
+                       "s.ibp_epochs // 3),\n           ibp_kappa=0.5, lr_drops=(int(0.7 * "
+                       "s.ibp_epochs), int(0.85 * s.ibp_epochs)))" in chapter}),
+        ("(zhat_y = 0)", {}), ("every other zhat_j is below 0", {}),
+        ("kappa : (1 - kappa)", {}),  # the loss's definition
+        ("on the first 100 training images", {"holds": "x_train[:100]" in chapter}),
+        ("for the first input (a 7)", {"holds": load_split_of("mnist", "test")[1][0] == 7}),
+        ("(seed 0, first {0} test inputs, eps 0.1;", [PAPER.cert_samples]),
+        ("The MILP (first {n} inputs, ≤ {s:g} s and ≤ {b} binaries per input) decides every input "
+         "of the uncapped and β = 1 IBP-trained nets: on those {n} inputs their true robust "
+         "accuracy is exactly {a:.0f} % and {c:.0f} %; for β = 0.1 and 0.01 it pins it to "
+         "{d:.0f}–{e:.0f} % and {f:.0f}–{g:.0f} %.",
+         {"n": n, "s": PAPER.milp_seconds, "b": PAPER.milp_binaries, "a": ibp[None]["lower"],
+          "c": ibp[1.0]["lower"], "d": ibp[0.1]["lower"], "e": ibp[0.1]["upper"],
+          "f": ibp[0.01]["lower"], "g": ibp[0.01]["upper"],
+          "holds": all(ibp[b]["lower"] == ibp[b]["upper"] for b in (None, 1.0))}),
+        ("stay undecided ({lo:.0f}–{hi:.0f} % of the first {n} for the clean-trained nets; "
+         "{u:.0f} % for the uncapped PGD-trained net, whose truth lies in {a:.0f}–{b:.0f} %)",
+         {"lo": min(clean_undecided), "hi": max(clean_undecided), "n": n,
+          "u": uncapped["pgd"]["unknown"], "a": uncapped["pgd"]["lower"],
+          "b": uncapped["pgd"]["upper"]}),
+        ("IBP and CROWN certify {0:.1f} % of every capped net and at most {1:.1f} % (CROWN, "
+         "uncapped + PGD) of the others",
+         [max(capped), max(v["certified"] for v in uncapped.values())]),
+        ("", {"holds": max(uncapped.values(), key=lambda v: v["certified"]) is uncapped["pgd"]
+              and uncapped["pgd"]["crown"] == uncapped["pgd"]["certified"]}),
+        ("the truth for the β = 0.01 nets lies below {0:.0f}–{1:.0f} %, where the paper's PGD says "
+         "{2:.0f}–{3:.0f} %. The paper overstates their robustness by {4:.0f}–{5:.0f} points.",
+         [min(v["worst_case"] for v in small), max(v["worst_case"] for v in small),
+          min(small_paper), max(small_paper),
+          min(p - v["worst_case"] for p, v in zip(small_paper, small)),
+          max(p - v["worst_case"] for p, v in zip(small_paper, small))]),
+        ("The uncapped IBP-trained net keeps {clean:.1f} % clean and {certified:.1f} % certified, "
+         "and no attack gets it below {worst_case:.1f} %: the true robust accuracy is pinned "
+         "inside {gap:.1f} points. Its PGD-10 number ({pgd:.1f} %) is honest, too.",
+         {**ibp[None], "gap": ibp[None]["worst_case"] - ibp[None]["certified"]}),
+        ("β = 1 changes little ({certified:.1f} % certified, {clean:.1f} % clean)", ibp[1.0]),
+        ("β = 0.1 and 0.01 lose {0:.0f} and {1:.0f} certified points and {2:.0f} clean points "
+         "against the uncapped net",
+         [ibp[None]["certified"] - ibp[b]["certified"] for b in (0.1, 0.01)]
+         + [ibp[None]["clean"] - ibp[0.1]["clean"]]),
+        ("", {"holds": round(ibp[None]["clean"] - ibp[0.1]["clean"])
+              == round(ibp[None]["clean"] - ibp[0.01]["clean"])}),
+        ("at β = 0.01 PGD-10 ({pgd:.1f} %) again runs {gap:.0f} points above the worst case, "
+         "because the gradient is exactly zero for {zero_gradient_share:.0f} % of the inputs",
+         {**ibp[0.01], "gap": ibp[0.01]["pgd"] - ibp[0.01]["worst_case"]}),
+        ("CROWN certifies less than IBP ({crown:.1f} % against {ibp:.1f} % uncapped)",
+         {**ibp[None], "holds": all(v["crown"] < v["ibp"] for v in ibp.values())}),
+        ("(at eps 0.01, uncapped: {0:.1f} % certified, mostly by CROWN)",
+         [early["best"][j]]),
+        ("", {"holds": early["crown"][j] > early["ibp"][j]}),
+    ]
+
+
+CLAIMS = {"ch3": ch3_enlarged_perturbations, "ch3s": ch3_scaled_sigmoid, "ch4": ch4_layer_size,
+          "ch5": ch5_layer_order, "ch6": ch6_zero_gradients, "ch7": ch7_sensitivity,
+          "ch8": ch8_adversarial_training, "ch9": ch9_audit, "ch10": ch10_certified}
+
+
+def source(key: str) -> str:
+    """A chapter's text, code and prose (for the claims about a choice made in its code)."""
+    return chapter_path(key).read_text()
+
+
+@pytest.mark.parametrize("key", sorted(CLAIMS))
+def test_every_claim_of_the_prose_matches_its_record(key):
+    claims = CLAIMS[key]()
+    text = markdown(chapter_path(key))
+    missing = missing_claims(text, claims)
+    assert not missing, (f"{key}: the prose does not say what the records say; expected, word "
+                         "for word:\n  " + "\n  ".join(missing))
+    wrong = [t for t, v in claims if isinstance(v, dict) and not v.get("holds", True)]
+    assert not wrong, f"{key}: these statements no longer hold on the records:\n  " + "\n  ".join(
+        wrong)
+
+
+@pytest.mark.parametrize("key", sorted(CLAIMS))
+def test_every_number_of_the_prose_is_a_claim_or_a_label(key):
+    unchecked = unchecked_numbers(markdown(chapter_path(key)), CLAIMS[key]())
+    assert not unchecked, (f"{key}: numbers in the prose that no claim checks (add a claim in "
+                           "tests/test_prose_numbers.py):\n  " + "\n  ".join(unchecked))
+
+
+def test_every_chapter_has_its_claims():
+    assert set(CLAIMS) == set(CHAPTERS)
+
+
+def test_a_number_that_drifts_from_its_record_fails_its_claim():
+    """The negative control: chapter 7's prose with one number changed (as if a rerun had
+    moved the record and nobody had edited the sentence) no longer passes its claims."""
+    text = markdown(chapter_path("ch7"))
+    claims = CLAIMS["ch7"]()
+    assert not missing_claims(text, claims)
+    drifted = text.replace("from 48.2 to 61.4 and 134.6", "from 48.2 to 61.5 and 134.6")
+    assert drifted != text
+    assert missing_claims(drifted, claims) == ["but the *mean* rises, from 48.2 to 61.4 and 134.6."]
+
+
+def test_a_number_without_a_claim_is_reported_and_labels_are_not():
+    text = ("In Fig. 2 (Sec. 3.1) the net capped at HL2 with β = 0.01 keeps 32.4 % of the "
+            "images, and the control 75.7 %.")
+    claims = [("keeps {adv:.1f} % of the images", {"adv": 32.42})]
+    assert not missing_claims(text, claims)
+    unchecked = unchecked_numbers(text, claims)
+    assert len(unchecked) == 1 and unchecked[0].startswith("'75.7'")
