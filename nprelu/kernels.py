@@ -6,9 +6,11 @@ signature. tests/test_kernels.py asserts every pair agrees.
 
 All kernels write into preallocated output arrays, so a training step allocates nothing in these
 loops. They run on float32 (models, attacks) and on float64 (gradient-check tests). The Adam
-update keeps every scalar float32 (the caller passes np.float32), because a float64 promotion
-there was measured several times slower; the activation kernels compute in float64 registers and
-store in the array's dtype, which is exact for the capped ReLU and costs nothing measurable.
+update keeps every scalar float32 (the caller passes np.float32): a Python float would be typed
+float64 and promote the whole update, which is slower (benchmarks/design_choices.py measures
+each such choice against its alternative; the numbers are in benchmarks/RESULTS.md). The
+activation kernels compute in float64 registers and store in the array's dtype, which is exact
+for the capped ReLU.
 Large matrix products are not here: they go to BLAS through numpy's matmul, which is faster;
 a convolution is one such product between the unfolded patches (`im2col`) and the kernels.
 
@@ -134,7 +136,8 @@ def _adam_update(p, g, m, v, step_size, inv_sqrt_bc2, b1, b2, eps):
     p -= step_size * m / (sqrt(v) * inv_sqrt_bc2 + eps),
     with step_size = lr / (1 - b1^t) and inv_sqrt_bc2 = 1 / sqrt(1 - b2^t) precomputed by the
     caller. (PyTorch divides by sqrt(1 - b2^t) instead; multiplying by its inverse saves one
-    division per parameter, 28 % of this kernel's time, and changes the result by at most 1 ulp.)
+    division per parameter (benchmarks/design_choices.py) and changes the result by at most
+    1 ulp.)
     """
     one = np.float32(1.0)
     c1 = one - b1
@@ -215,8 +218,8 @@ def _im2col(x, k, stride, pad, cols):
     matrix product: cols.T @ W.reshape(C_out, C*k*k).T.
 
     Laid out this way (one row per kernel position), the innermost loop copies a run of
-    consecutive pixels of one image row into consecutive entries: five times faster than one
-    row per patch for a 5 x 5 kernel on one channel (measured)."""
+    consecutive pixels of one image row into consecutive entries, which is faster than one row
+    per patch (benchmarks/design_choices.py times both)."""
     n, c, h, w = x.shape
     oh = (h + 2 * pad - k) // stride + 1
     ow = (w + 2 * pad - k) // stride + 1

@@ -46,3 +46,34 @@ def test_the_peak_is_the_largest_of_its_measurements():
     peak = bench.Peak(repeats=1)
     peak.seen[:] = [80.0, 110.0, 95.0]
     assert peak.value == 110.0
+
+
+def test_the_design_benchmark_times_alternatives_that_compute_the_same():
+    """benchmarks/design_choices.py compares each kernel with the alternative it replaced; the
+    comparison only means something if both give the same numbers."""
+    import math
+
+    import numpy as np
+
+    from nprelu import kernels
+
+    spec = importlib.util.spec_from_file_location(
+        "design_choices", ROOT / "benchmarks" / "design_choices.py")
+    dc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dc)
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 3, 6, 6), dtype=np.float32)
+    cols, patches = np.empty((3 * 9, 2 * 36), np.float32), np.empty((2 * 36, 3 * 9), np.float32)
+    kernels.im2col(x, 3, 1, 1, cols)
+    dc.im2col_rows(x, 3, 1, 1, patches)
+    np.testing.assert_array_equal(cols, patches.T)
+    f32, t = np.float32, 5
+    runs = []
+    for fn, bc2 in ((kernels.adam_update, 1 / math.sqrt(1 - 0.999**t)),
+                    (dc.adam_divide, math.sqrt(1 - 0.999**t))):
+        p, g = rng.standard_normal(50).astype(np.float32), np.full(50, 0.3, np.float32)
+        p[:] = np.linspace(-1, 1, 50)
+        m, v = np.full(50, 0.1, np.float32), np.full(50, 0.01, np.float32)
+        fn(p, g, m, v, f32(1e-3 / (1 - 0.9**t)), f32(bc2), f32(0.9), f32(0.999), f32(1e-8))
+        runs.append(p)
+    np.testing.assert_allclose(runs[0], runs[1], rtol=0, atol=np.spacing(np.float32(1)))
