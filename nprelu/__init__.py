@@ -11,7 +11,7 @@ from .activations import (
     scaled_tanh,
 )
 from .attacks import FGSM, PGD, ZeroGradResult, fgsm, pgd, zero_gradient_search
-from .cw import CWResult, black_image_class, cw_accuracies, cw_l2
+from .cw import CWResult, black_image_class, cw_accuracies, cw_l2, max_l2_accuracy
 from .data import MNISTError, load_dataset, load_mnist, load_mnist_split, load_split_of
 from .layers import Activation, Conv2D, Dense, Flatten, MaxPool2D
 from .losses import cw_margin, softmax_cross_entropy
@@ -38,7 +38,7 @@ __all__ = [
     "scaled_sigmoid", "scaled_tanh", "cw_margin", "softmax_cross_entropy",
     # attacks
     "FGSM", "PGD", "CWResult", "ZeroGradResult", "black_image_class", "cw_accuracies",
-    "cw_l2", "fgsm", "pgd", "zero_gradient_search",
+    "max_l2_accuracy", "cw_l2", "fgsm", "pgd", "zero_gradient_search",
     # metrics
     "accuracy", "attack_report", "layer_distances", "mean_std", "robust_accuracy",
     "sensitivity_map", "success_rate",

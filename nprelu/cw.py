@@ -28,6 +28,14 @@ misclassified point. *How* a tool reports an input it failed on decides that num
   input's class: accuracy = mean(~success & (class of the black image == y)). (An input
   misclassified at the start counts as adversarial in both: CW's first iterate is the input.)
 
+- **the D-ReLU authors' code** (Carlini's own l2_attack.py, called with 10 iterations and 5
+  binary steps): Carlini's code also returns the all-zero image for an input it failed on
+  (`o_bestattack` starts as zeros); their evaluation then replaces every returned image
+  farther than L2 = 12 from its input (on MNIST) by the input itself, and counts the net's
+  accuracy on the result. A failed input therefore counts as correct if the black image is
+  farther than 12 from it and the net classified it correctly, or if the black image is within
+  12 and the net puts the black image in its class (`max_l2_accuracy`).
+
 A net that masks its gradient makes CW fail on most inputs; the honest count then stays high,
 while foolbox's falls to about the share of test labels equal to the black image's class (~10 %).
 `CWResult.foolbox_images` rebuilds the images foolbox would return, and `cw_accuracies` counts
@@ -83,6 +91,31 @@ def cw_accuracies(correct, success, y, black_class: int) -> dict[str, float]:
         raise ValueError("cw_accuracies needs at least one input")
     return {"honest": 100 * float((correct & ~success).mean()),
             "foolbox": 100 * float((~success & (y == black_class)).mean())}
+
+
+def max_l2_accuracy(correct, success, l2, x_norm, y, black_class: int,
+                    max_l2: float = 12.0) -> float:
+    """Accuracy under CW (%) as the D-ReLU authors' code counts it (see "two accountings"
+    above), from per-input outcomes (n,): `correct` (clean image classified correctly),
+    `success` and `l2` (CW's result; l2 is ignored where it failed), the inputs' own L2 norms
+    `x_norm` (the distance of the black image), the labels `y`, the net's class for the black
+    image. The returned image is the found point, or the black image where CW failed; one
+    farther than `max_l2` from its input is replaced by the input:
+
+        d = l2 where success, else x_norm
+        accuracy = mean(d > max_l2 & correct  |  d <= max_l2 & ~success & (black == y))"""
+    correct, success = np.asarray(correct, bool), np.asarray(success, bool)
+    l2, x_norm, y = np.asarray(l2, float), np.asarray(x_norm, float), np.asarray(y)
+    if not (correct.shape == success.shape == l2.shape == x_norm.shape == y.shape) \
+            or correct.ndim != 1 or len(y) == 0:
+        raise ValueError(f"correct, success, l2, x_norm and y must be 1-D of one nonzero "
+                         f"length, got shapes {correct.shape}, {success.shape}, {l2.shape}, "
+                         f"{x_norm.shape}, {y.shape}")
+    max_l2 = check_number(max_l2, "max_l2", positive=True)
+    d = np.where(success, l2, x_norm)
+    kept = (d > max_l2) & correct
+    black = (d <= max_l2) & ~success & (y == black_class)
+    return 100 * float((kept | black).mean())
 
 
 def to_w(x: np.ndarray) -> np.ndarray:

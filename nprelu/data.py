@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 from pathlib import Path
 
@@ -168,6 +169,27 @@ def load_split_of(dataset: str, split: str, path: str | os.PathLike | None = Non
         y.setflags(write=False)
         _CACHE[key] = (x, y)
     return _CACHE[key]
+
+
+def shuffle_split(n: int, test_fraction: float, random_state: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, test indices) of n items, the split scikit-learn's
+    `train_test_split(..., test_size=test_fraction, random_state=random_state)` makes, without
+    scikit-learn: its ShuffleSplit takes ceil(test_fraction n) test items, the first ones of
+    numpy.random.RandomState(random_state).permutation(n), then the next floor((1 -
+    test_fraction) n) as training items, both in permutation order.
+
+    The D-ReLU authors select their evaluation images (test_size 0.1 of the test set) and their
+    validation split (0.2 of the training set) this way with random_state 42; reproducing their
+    selection is the one place a legacy RandomState is used instead of a Generator."""
+    n = int(n)
+    if n < 2 or not 0 < test_fraction < 1:
+        raise ValueError(f"shuffle_split needs n >= 2 and 0 < test_fraction < 1, got n={n}, "
+                         f"test_fraction={test_fraction}")
+    n_test = math.ceil(test_fraction * n)
+    n_train = math.floor((1 - test_fraction) * n)
+    perm = np.random.RandomState(random_state).permutation(n)
+    return perm[n_test:n_test + n_train], perm[:n_test]
 
 
 def load_dataset(dataset: str = "mnist", path: str | os.PathLike | None = None
