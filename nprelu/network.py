@@ -111,6 +111,18 @@ class Network:
         layers.append(Dense(width, n_classes))
         return cls(layers, (1, 28, 28), seed=seed, dtype=dtype, dataset=dataset)
 
+    @classmethod
+    def dense(cls, hidden: tuple[int, ...], act=None, n_in: int = 784, n_out: int = 10,
+              seed: int = 0, dataset: str = "mnist", dtype=np.float32) -> Network:
+        """n_in -> hidden... -> n_out dense layers; `act(units)` makes each hidden layer's
+        activation (default: a plain ReLU), e.g. lambda units: LearnedCap(units) for D-ReLU's
+        dense net. Weights Glorot-uniform, biases zero, as Keras initialises them."""
+        make = act or (lambda units: CappedReLU())
+        sizes = (n_in, *hidden, n_out)
+        layers = [Dense(sizes[i], sizes[i + 1], make(sizes[i + 1]) if i < len(hidden) else None)
+                  for i in range(len(sizes) - 1)]
+        return cls(layers, (n_in,), seed=seed, dtype=dtype, dataset=dataset)
+
     def config(self) -> dict:
         return {"kind": "network", "input_shape": list(self.input_shape),
                 "layers": [layer.config() for layer in self.layers], "seed": self.seed,
@@ -138,7 +150,8 @@ class Network:
 
     def __reduce__(self):
         """Pickle as (config, weights): the layers' views are rebuilt, not copied apart."""
-        return (rebuild, (self.config(), str(self.dtype), self.params))
+        return (rebuild, (self.config(), str(self.dtype), self.params,
+                          getattr(self, "history", None)))
 
     # ------------------------------------------------------------------ activation sites
     @property
@@ -336,10 +349,14 @@ def _param(layer, name: str) -> np.ndarray:
     return getattr(layer.act, name)
 
 
-def rebuild(config: dict, dtype: str, params: np.ndarray) -> Network:
-    """A network from its config, with the given flat parameters (pickling, copies)."""
+def rebuild(config: dict, dtype: str, params: np.ndarray, history: dict | None = None
+            ) -> Network:
+    """A network from its config, with the given flat parameters (pickling, copies) and, if
+    given, its training history (what fit records for early-stopped recipes)."""
     layers = [from_layer_config(c) for c in config["layers"]]
     model = Network(layers, config["input_shape"], config["seed"], np.dtype(dtype),
                     config.get("dataset", "mnist"))
     model.params[...] = params
+    if history is not None:
+        model.history = history
     return model

@@ -131,11 +131,15 @@ class CapPenalty:
                              "penalise")
         return act
 
+    def value(self, model: Network) -> float:
+        """lam * sum of m^2 (float64), without touching the gradients."""
+        return self.lam * float(np.sum(self.caps(model).m.astype(np.float64) ** 2))
+
     def __call__(self, model: Network) -> float:
-        """Add the penalty's gradient to model.grads; return its value."""
+        """Add the penalty's gradient 2 lam m to the caps' gradient; return its value."""
         cap = self.caps(model)
         cap.dm += model.dtype.type(2 * self.lam) * cap.m
-        return self.lam * float(np.sum(cap.m.astype(np.float64) ** 2))
+        return self.value(model)
 
 
 # ----------------------------------------------------------------------------- IBP, for training

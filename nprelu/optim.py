@@ -35,10 +35,15 @@ class Adam:
     `step(grads)` takes one gradient array per parameter (same shapes). The update is the one
     torch.optim.Adam computes (bias-corrected m and v, eps added after the square root).
     The model hands over its single flat buffer, so a step is one kernel call.
+
+    `lr_scale` (optional, one float32 array per parameter, same shapes) gives some entries a
+    learning rate of their own, lr * lr_scale: Adam's step is proportional to the learning rate,
+    so the step of those entries is multiplied by their scale. Chapter 11 uses it to let
+    D-ReLU's caps move faster than the weights.
     """
 
     def __init__(self, params: list[np.ndarray], lr: float = 1e-3, betas=(0.9, 0.999),
-                 eps: float = 1e-8):
+                 eps: float = 1e-8, lr_scale: list[np.ndarray] | None = None):
         self.lr = check_number(lr, "lr (learning rate)", positive=True)
         self.b1 = check_number(betas[0], "beta1", nonnegative=True)
         self.b2 = check_number(betas[1], "beta2", nonnegative=True)
@@ -52,8 +57,20 @@ class Adam:
         self.m = [np.zeros_like(p) for p in self.params]
         self.v = [np.zeros_like(p) for p in self.params]
         self.t = 0
+        self.lr_scale = None
+        if lr_scale is not None:
+            if len(lr_scale) != len(params) or any(
+                    np.shape(sc) != np.shape(p) for sc, p in zip(lr_scale, params)):
+                raise ValueError("lr_scale needs one array per parameter, of the same shape")
+            self.lr_scale = [np.asarray(sc, p.dtype).reshape(-1)
+                             for sc, p in zip(lr_scale, self.params)]
+            if not all(np.all(np.isfinite(sc) & (sc > 0)) for sc in self.lr_scale):
+                raise ValueError("lr_scale must be finite and > 0 everywhere")
 
     def step(self, grads: list[np.ndarray]) -> None:
         self.t += 1
-        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+        for i, (p, g, m, v) in enumerate(zip(self.params, grads, self.m, self.v)):
+            before = None if self.lr_scale is None else p.copy()
             adam_step(p, g.reshape(-1), m, v, self.t, self.lr, self.b1, self.b2, self.eps)
+            if before is not None:  # the step p - before, times each entry's scale
+                p[...] = before + (p - before) * self.lr_scale[i]

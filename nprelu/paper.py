@@ -88,6 +88,16 @@ class Settings:
     milp_seconds: float = 20.0  # time limit per input
     milp_binaries: int = 200  # inputs whose program needs more binaries are "unknown"
     ibp_epochs: int = 30
+    # ch11 (beyond the paper): D-ReLU's learned caps (Sooksatra & Rivas, 2024)
+    drelu_lams: tuple = (0, 1e-7, 1e-5, 1e-3, 0.1, 1, 100)  # their "balancer" grid
+    drelu_seeds: tuple = (0, 1, 2)
+    drelu_max_epochs: int = 2000  # their ceiling; early stopping ends training long before
+    drelu_patience: int = 10  # early stopping (the learning rate halves after half of it)
+    drelu_cap_lr: float = 0.01  # the caps' own learning rate: 10x Adam's, so they fall 10x faster
+    drelu_faithful_lams: tuple = (0, 1e-7, 0.1, 1, 100)  # seed 0 also with their exact recipe
+    drelu_samples: int = 1000  # their 10 % of the test set (their protocol)
+    drelu_sound_samples: int = 200  # the sound protocol on the first 200 test inputs
+    drelu_cw_samples: int = 20  # CW at the paper's settings (seed 0, honest accounting)
 
     @classmethod
     def make(cls, quick: bool, **overrides) -> Settings:
@@ -100,7 +110,10 @@ class Settings:
                        cw_steps=200, cw_binary_steps=4, smap_samples=100, audit_samples=100,
                        audit_iters=20, audit_restarts=1, audit_square_queries=200,
                        cert_samples=100, cert_eps=(0.02, 0.1), curve_samples=50, milp_samples=10,
-                       milp_seconds=5.0, milp_binaries=60, ibp_epochs=4)
+                       milp_seconds=5.0, milp_binaries=60, ibp_epochs=4,
+                       drelu_lams=(0, 0.1), drelu_seeds=(0,), drelu_max_epochs=3,
+                       drelu_patience=2, drelu_faithful_lams=(0.1,), drelu_samples=100,
+                       drelu_sound_samples=50, drelu_cw_samples=5)
         else:
             base = cls()
         chosen = {k: v for k, v in overrides.items() if v is not None}

@@ -27,7 +27,8 @@ import numpy as np
 
 from . import blas
 from .files import ModelFileError, atomic_write_bytes
-from .model import MLP
+from .model import load_model
+from .network import Network
 from .progress import say
 from .train import Spec
 from .version import VERSION
@@ -36,7 +37,8 @@ from .version import VERSION
 CODE_VERSION = 1
 # Spec fields added after the first models were cached: part of a model's key only when they
 # differ from their defaults, so the keys of the models made before them stay valid.
-ADDED_LATER = ("ibp_eps", "ibp_warmup", "ibp_ramp", "ibp_kappa", "lr_drops", "dataset")
+ADDED_LATER = ("ibp_eps", "ibp_warmup", "ibp_ramp", "ibp_kappa", "lr_drops", "dataset",
+               "learned_caps", "cap_lam", "patience", "cap_lr")
 _LOG_LOCK = threading.Lock()
 
 
@@ -139,14 +141,19 @@ class Store:
     def has_model(self, spec: Spec) -> bool:
         return self.model_path(spec).exists()
 
-    def load_model(self, spec: Spec) -> MLP | None:
+    def load_model(self, spec: Spec) -> Network | None:
         """The cached model of `spec`, or None when there is none (or it was corrupt: the file
-        is then moved aside to NAME.corrupt, said on stdout, and the caller trains again)."""
+        is then moved aside to NAME.corrupt, said on stdout, and the caller trains again).
+        A training history saved beside it (NAME.history.json) comes back as model.history."""
         path = self.model_path(spec)
         if not path.exists():
             return None
         try:
-            return MLP.load(path)
+            model = load_model(path)
+            history = path.with_suffix(".history.json")
+            if history.exists():
+                model.history = json.loads(history.read_text())
+            return model
         except (ModelFileError, ValueError, OSError) as err:
             aside = path.with_suffix(".corrupt")
             path.replace(aside)
@@ -154,10 +161,15 @@ class Store:
                 f"{aside} and training it again")
             return None
 
-    def save_model(self, spec: Spec, model: MLP, seconds: float | None = None) -> Path:
-        """Cache the trained model; note its training time in training_log.jsonl (one JSON
-        object per line, for benchmarks/profile_run.py)."""
-        path = model.save(self.model_path(spec))
+    def save_model(self, spec: Spec, model: Network, seconds: float | None = None) -> Path:
+        """Cache the trained model (and its training history, if fit left one); note its
+        training time in training_log.jsonl (one JSON object per line, for
+        benchmarks/profile_run.py)."""
+        path = self.model_path(spec)
+        if getattr(model, "history", None) is not None:  # first, so a model never lacks it
+            atomic_write_bytes(path.with_suffix(".history.json"),
+                               json.dumps(model.history).encode())
+        path = model.save(path)
         if seconds is not None:
             line = json.dumps({"key": model_key(spec), "label": spec.label(),
                                "hidden": list(spec.hidden), "adv": spec.adv,

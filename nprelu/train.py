@@ -6,6 +6,8 @@
     adversarial_finetune   Sec. 8's recipe: a clean-trained net trained further on FGSM or PGD
                            examples only (eps 0.1), with a fresh Adam
     ibp_train              certified training with interval bounds (Gowal et al., 2018)
+    train_early_stopping   the D-ReLU authors' recipe: epochs until the validation loss stalls,
+                           the learning rate halved on plateaus, the best epoch's weights kept
     Spec, fit              a model's whole recipe as data (architecture, caps, epochs, seed, ...)
                            and the function that follows it; the model cache is keyed by Spec
 
@@ -21,11 +23,14 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from .activations import LearnedCap
 from .attacks import FGSM, PGD
 from .checks import check_choice, check_count, check_images, check_labels, check_number
+from .data import shuffle_split
+from .losses import softmax_cross_entropy
 from .model import MLP
 from .network import Network
-from .objectives import Adversarial, At, CrossEntropy, IBPMix
+from .objectives import Adversarial, At, CapPenalty, CrossEntropy, IBPMix
 from .optim import Adam
 from .progress import bar, say
 
@@ -180,6 +185,93 @@ def ibp_train(
                  progress=progress, desc=desc)
 
 
+def train_early_stopping(
+    model: Network,
+    x: np.ndarray,
+    y: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    max_epochs: int = 2000,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    patience: int = 10,
+    lr_patience: int = 5,
+    lr_factor: float = 0.5,
+    min_lr: float = 1e-4,
+    penalties=(),
+    cap_lr: float | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "train",
+) -> dict:
+    """Train until the validation loss stops improving: the D-ReLU authors' Keras recipe
+    (model.fit with ReduceLROnPlateau and EarlyStopping(restore_best_weights=True)), in place.
+
+    After each epoch of `train` (one Adam throughout; each epoch's shuffle seeded from
+    default_rng(seed)), the validation loss is the mean cross-entropy on (x_val, y_val) plus the
+    penalties' values (Keras' compiled loss includes them). Then, as Keras does:
+      - ReduceLROnPlateau: no improvement by more than 1e-4 for `lr_patience` epochs multiplies
+        the learning rate by `lr_factor`, never below `min_lr`;
+      - EarlyStopping: no improvement for `patience` epochs stops; the weights of the best
+        epoch are restored.
+    Returns the history per epoch: loss, acc (training), val_loss, val_acc, lr, and, for each
+    learned-cap site, its mean cap max(m, 0) ("caps": a list per epoch); "stopped" is the
+    number of epochs run and "best_epoch" the 1-based epoch whose weights were kept.
+
+    `cap_lr` gives the learned caps a learning rate of their own (Adam's lr_scale; the plateau
+    rule scales both alike). Adam moves a cap by about its learning rate per step, so from 100
+    the caps need about 100 / lr steps to come down: cap_lr shortens that wait."""
+    max_epochs = check_count(max_epochs, "max_epochs")
+    patience = check_count(patience, "patience")
+    lr_patience = check_count(lr_patience, "lr_patience")
+    lr_factor = check_number(lr_factor, "lr_factor", positive=True, at_most=1)
+    min_lr = check_number(min_lr, "min_lr", positive=True)
+    x_val = check_images(x_val, model.n_in).astype(model.dtype, copy=False)
+    y_val = check_labels(y_val, len(x_val), model.n_out)
+    learned = [a for a in model.acts if isinstance(a, LearnedCap)]
+    scale = None
+    if cap_lr is not None:
+        cap_lr = check_number(cap_lr, "cap_lr", positive=True)
+        scale = np.ones_like(model.params)
+        for a in learned:  # each cap vector is a view into the flat buffer: find its place
+            start = (a.m.ctypes.data - model.params.ctypes.data) // model.params.itemsize
+            scale[start:start + a.m.size] = cap_lr / lr
+    opt = Adam([model.params], lr=lr, lr_scale=None if scale is None else [scale])
+    epoch_seeds = np.random.default_rng(seed).integers(2**31, size=max_epochs)
+    history: dict = {"loss": [], "acc": [], "val_loss": [], "val_acc": [], "lr": [], "caps": []}
+    best_loss, best_params, best_epoch = math.inf, model.params.copy(), 0
+    plateau_best, wait, lr_wait = math.inf, 0, 0
+    for epoch in range(max_epochs):
+        h = train(model, x, y, epochs=1, batch_size=batch_size, seed=int(epoch_seeds[epoch]),
+                  optimizer=opt, penalties=penalties, progress=False, desc=desc)
+        logits = model.logits(x_val)
+        val_loss = float(softmax_cross_entropy(logits, y_val)[0].mean())
+        val_loss += sum(p.value(model) for p in penalties)
+        for key, v in (("loss", h["loss"][0]), ("acc", h["acc"][0]), ("val_loss", val_loss),
+                       ("val_acc", float((logits.argmax(1) == y_val).mean())), ("lr", opt.lr)):
+            history[key].append(v)
+        history["caps"].append([float(np.mean(a.beta)) for a in learned])
+        if progress:
+            caps = "".join(f", mean cap {c:.4g}" for c in history["caps"][-1])
+            say(f"{desc}: epoch {epoch + 1}, loss {h['loss'][0]:.4f}, val loss {val_loss:.4f}, "
+                f"val acc {100 * history['val_acc'][-1]:.2f} %, lr {opt.lr:g}{caps}")
+        if val_loss < plateau_best - 1e-4:  # ReduceLROnPlateau (Keras' min_delta)
+            plateau_best, lr_wait = val_loss, 0
+        else:
+            lr_wait += 1
+            if lr_wait >= lr_patience and opt.lr > min_lr:
+                opt.lr, lr_wait = max(opt.lr * lr_factor, min_lr), 0
+        if val_loss < best_loss:  # EarlyStopping (min_delta 0)
+            best_loss, best_params[...], best_epoch, wait = val_loss, model.params, epoch + 1, 0
+        else:
+            wait += 1
+            if wait >= patience:
+                break
+    model.params[...] = best_params
+    history["stopped"], history["best_epoch"] = epoch + 1, best_epoch
+    return history
+
+
 @dataclass(frozen=True)
 class Spec:
     """How to build and train one model: everything that decides its weights.
@@ -210,6 +302,13 @@ class Spec:
     ibp_kappa: float = 0.5
     lr_drops: tuple = ()
     dataset: str = "mnist"  # the data it is trained on (and must be evaluated on)
+    # D-ReLU (ch11): learned caps on every hidden layer (starting at 100), lambda * sum m^2 on
+    # the last hidden layer's; patience > 0 trains by `train_early_stopping` on the authors'
+    # 80/20 split of the training images (epochs is then the maximum)
+    learned_caps: bool = False
+    cap_lam: float = 0.0
+    patience: int = 0
+    cap_lr: float = 0.0  # > 0: the caps' own learning rate (0: lr)
 
     @property
     def clean(self) -> Spec:
@@ -226,13 +325,17 @@ class Spec:
         act = "" if self.activation == "relu" else f" {self.activation}(c={self.c:g})"
         ibp = f" IBP-trained (eps {self.ibp_eps:g})" if self.ibp_eps else ""
         data = "" if self.dataset == "mnist" else f" on {self.dataset}"
+        if self.learned_caps:
+            fast = f" cap lr {self.cap_lr:g}" if self.cap_lr else ""
+            caps = f"D-ReLU lambda {self.cap_lam:g}{fast}"
         return f"{arch} {caps}{act}{adv}{ibp}{data} seed {self.seed}"
 
 
 def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
-        progress: bool = True) -> MLP:
+        progress: bool = True) -> Network:
     """Follow `spec`: train a new model on x[:n_train], or (adversarial spec) fine-tune a copy
     of `base`, the trained model of spec.clean. Returns the trained model; `base` is untouched.
+    An early-stopped recipe (spec.patience > 0) leaves its history on model.history.
     Runs with spec.blas_threads BLAS threads."""
     from threadpoolctl import threadpool_limits
 
@@ -245,6 +348,17 @@ def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
             adversarial_finetune(model, x, y, spec.adv, eps=spec.adv_eps, epochs=spec.adv_epochs,
                                  batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed,
                                  progress=progress, desc=spec.label())
+        elif spec.patience:
+            model = _drelu_or_mlp(spec)
+            train_idx, val_idx = shuffle_split(len(x), 0.2, 42)  # the D-ReLU authors' split
+            penalties = ([CapPenalty(spec.cap_lam, len(spec.hidden))]
+                         if spec.learned_caps and spec.cap_lam else [])
+            model.history = train_early_stopping(
+                model, x[train_idx], y[train_idx], x[val_idx], y[val_idx],
+                max_epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
+                patience=spec.patience, lr_patience=max(spec.patience // 2, 1),
+                penalties=penalties, cap_lr=spec.cap_lr or None, seed=spec.seed,
+                progress=progress, desc=spec.label())
         elif spec.ibp_eps:
             model = MLP(spec.hidden, dict(spec.caps), spec.activation, spec.c, seed=spec.seed,
                         dataset=spec.dataset)
@@ -259,3 +373,15 @@ def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
                   batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed, progress=progress,
                   desc=spec.label())
     return model
+
+
+def _drelu_or_mlp(spec: Spec) -> Network:
+    """A fresh net of `spec`: the MLP of the paper, or with learned caps on every hidden layer
+    (D-ReLU's dense net: Glorot-uniform weights as in Keras, caps starting at 100)."""
+    if not spec.learned_caps:
+        return MLP(spec.hidden, dict(spec.caps), spec.activation, spec.c, seed=spec.seed,
+                   dataset=spec.dataset)
+    if spec.caps or spec.activation != "relu":
+        raise ValueError(f"{spec.label()}: learned caps replace fixed caps and other "
+                         "activations; leave caps and activation at their defaults")
+    return Network.dense(spec.hidden, LearnedCap, seed=spec.seed, dataset=spec.dataset)
