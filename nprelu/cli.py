@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "Finished models and records are cached: rerun to resume.")
     add_run_options(p)
     p.add_argument("--only", default=None, metavar="ch4,ch8",
-                   help="run only these chapters: ch3 ch3s ch4 ch5 ch6 ch7 ch8 ch9 ch10 "
+                   help="run only these chapters: ch3 ch3s ch4 ch5 ch6 ch7 ch8 ch9 ch10 ch11 "
                         "(default: all)")
     p.add_argument("--workers", type=positive_int, default=None, metavar="N",
                    help="run on a Dask LocalCluster of N worker processes, every chapter at "

@@ -143,9 +143,10 @@ class Network:
         return f"Network({'x'.join(map(str, self.input_shape))} -> {' -> '.join(parts)})"
 
     def copy(self, dtype=None) -> Network:
-        """An independent copy with the same weights, in `dtype` (default: this model's)."""
+        """An independent copy with the same weights, in `dtype` (default: this model's), and
+        the same training history if it has one."""
         twin = rebuild(self.config(), str(self.dtype if dtype is None else np.dtype(dtype)),
-                       self.params)
+                       self.params, getattr(self, "history", None))
         return twin
 
     def __reduce__(self):

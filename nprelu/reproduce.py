@@ -38,6 +38,7 @@ CHAPTERS = {
     "ch8": ("ch8_adversarial_training", "Sec. 8 — adversarial training (Table 1)"),
     "ch9": ("ch9_audit", "Beyond the paper — robust, or masked?"),
     "ch10": ("ch10_certified", "Beyond the paper — certified bounds and AutoAttack"),
+    "ch11": ("ch11_drelu", "Beyond the paper — D-ReLU, the learned cap"),
 }
 
 FIGURES = [
@@ -58,6 +59,10 @@ FIGURES = [
     ("ch10_relaxation", "Certification — the capped ReLU's linear relaxation"),
     ("ch10_sandwich", "Certification — certified vs worst-case robust accuracy at eps 0.1"),
     ("ch10_eps", "Certification — bounds over eps"),
+    ("ch11_cap_trajectory", "D-ReLU — the learned caps during training"),
+    ("ch11_cap_histogram", "D-ReLU — where the learned caps end up"),
+    ("ch11_protocols", "D-ReLU — their protocol against a sound one"),
+    ("ch11_sandwich", "D-ReLU — certified vs worst case per λ"),
 ]
 
 

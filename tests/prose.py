@@ -29,12 +29,14 @@ SEED_RECORDS = ROOT / "results" / "seeds" / "records"
 # Numbers that name things rather than measure them. Each alternative swallows the number
 # with the word that makes it a label, so the rest of the text is left for the claims.
 LABEL = re.compile(r"""(?x)
-    (?:Figs?\.|Tables?|Secs?\.|Sections?|[Cc]hapters?|[Ee]q\.|et\ al\.,|seeds?)\s*\d+(?:[.–\-]\d+)*
+    (?:Figs?\.|Tables?|Secs?\.|Sections?|[Cc]hapters?|[Ee]q\.|et\ al\.,|[Ss]eeds?|Protocol)
+      \s*\d+(?:[.–\-]\d+)*
       (?:\s*(?:,|and|–)\s*\d+(?:[.–\-]\d+)*)*
   | \b(?:ch|HL)\d+(?:[,\s]+(?:and\s+)?HL\d+)*        # ch9, HL2, HL1 and HL2
   | (?:results|tests|nprelu|benchmarks|chapters)/[\w./\-]*   # file names
   | `[^`]*`                                          # code: --seeds 0,1,2
   | \b(?:max|min)\(0,                                # the capped ReLU's formula
+  | \bmax\([zm],\ 0\)                                 # D-ReLU's: min(max(z, 0), max(m, 0))
   | \[0,\ 1\]                                        # the image box
   | \bclip\(z,\ 0,                                   # clip(z, 0, β)
   | \b[Ee]q\.\s*\(\d+\)                              # eq. (2)

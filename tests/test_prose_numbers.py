@@ -512,9 +512,57 @@ def ch10_certified():
     ]
 
 
+def ch11_drelu():
+    d, r, s = paper.DRELU, paper.DRELU_READ_OFF, PAPER
+    lams = s.drelu_lams
+    steps_per_epoch = int(60000 * (100 - d["val_share"]) / 100) // d["batch"]
+    return [
+        ("(Sooksatra & Rivas, *Mathematics* 12(22), 3551, 2024)", {}),  # the citation
+        ("a(z) = min(max(z, 0), max(m, 0)) with one trainable m per unit, starting at {init}, so "
+         "every unit begins as a plain ReLU", d),
+        ("on a grid from 1e-7 to {0:g}, and {1:g}", [max(lams), min(lams)]),
+        ("", {"holds": min(v for v in lams if v) == 1e-7}),
+        ("Adam (lr {lr:g}), batch {batch}, {val_share} % of the training images held out, early "
+         "stopping on the validation loss (patience {patience}, best weights restored), the "
+         "learning rate halved on a plateau (patience {lr_patience}, never below 1e-4)",
+         {**d, "holds": (s.drelu_patience, max(s.drelu_patience // 2, 1), 1e-4) == (
+             d["patience"], d["lr_patience"], d["min_lr"])}),
+        ("evaluation on a fixed {test_share} % of the MNIST test set at eps 0.1: FGSM and PGD "
+         "({pgd_steps} steps of eps/10, random start)", d),
+        ("CW-L2 with {cw_iters} iterations and {cw_binary} binary steps where an example farther "
+         "than L2 = {max_l2} counts as a failure", d),
+        ("Its derivative with respect to its input z is 1 strictly between the kinks and 0 "
+         "elsewhere (at z = 0 and at z = m we take the flat side, 0); with respect to the cap m "
+         "it is 1 where the cap binds (z > m > 0) and 0 elsewhere", {}),
+        ("A fresh D-ReLU net (caps at {init}).", d),
+        ("no activation comes near {init}, so no cap binds", d),
+        ("from {init}, the caps need about {init} / {lr:g} = {n:.0f} steps to come down, about "
+         "{e:.0f} epochs of {spe} batches",
+         {**d, "n": d["init"] / d["lr"], "spe": steps_per_epoch,
+          "e": round(d["init"] / d["lr"] / steps_per_epoch, -1)}),
+        ("on their {0}/{1} split", [100 - d["val_share"], d["val_share"]]),
+        ("Their recipe takes about {0:.0f} epochs for the caps to come down",
+         [round(d["init"] / d["lr"] / steps_per_epoch, -1)]),
+        ("and at most {0} epochs. Seed {1} is also", [s.drelu_fast_epochs, s.drelu_seeds[0]]),
+        ("PGD with {pgd_steps} steps of eps/10 from a random start in the eps-ball; APGD-CE and "
+         "APGD-DLR on the logits, {pgd_steps} iterations, one run (AutoAttack's \"rand\" version "
+         "averages {eot} gradients per step", d),
+        ("CW-L2 with {cw_iters} iterations and {cw_binary} binary steps, counted as their code "
+         "counts it", d),
+        ("farther than L2 = {max_l2})", d),
+        ("and transfer from the λ = 0 net of the same seed)", {}),
+        ("clean accuracy about {clean} % at every λ; from λ = 0.1 up, FGSM, PGD, APGD-CE and "
+         "APGD-DLR between about {lo} and {hi} %; CW-L2 about {cw} % at every λ; the mean cap "
+         "about {cap:g} at λ = 0.1",
+         {"clean": r["clean"], "lo": r["attacks_from_0.1"][0], "hi": r["attacks_from_0.1"][1],
+          "cw": r["cw"], "cap": r["mean_cap_0.1"]}),
+    ]
+
+
 CLAIMS = {"ch3": ch3_enlarged_perturbations, "ch3s": ch3_scaled_sigmoid, "ch4": ch4_layer_size,
           "ch5": ch5_layer_order, "ch6": ch6_zero_gradients, "ch7": ch7_sensitivity,
-          "ch8": ch8_adversarial_training, "ch9": ch9_audit, "ch10": ch10_certified}
+          "ch8": ch8_adversarial_training, "ch9": ch9_audit, "ch10": ch10_certified,
+          "ch11": ch11_drelu}
 
 
 def source(key: str) -> str:
