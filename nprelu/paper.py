@@ -103,7 +103,7 @@ class Settings:
     drelu_patience: int = 10  # early stopping (the learning rate halves after half of it)
     drelu_cap_lr: float = 0.01  # the caps' own learning rate: 10x Adam's, so they fall 10x faster
     drelu_fast_epochs: int = 60  # and at most 60 epochs (their recipe: until early stopping)
-    drelu_faithful_lams: tuple = (0, 1e-7, 1, 100)  # seed 0 also with their exact recipe
+    drelu_faithful_lams: tuple = (0, 1e-7, 1)  # seed 0 also with their exact recipe
     drelu_samples: int = 1000  # their 10 % of the test set (their protocol)
     drelu_sound_samples: int = 100  # the sound protocol on the first 100 test inputs
     drelu_cw_samples: int = 20  # CW at the paper's settings (seed 0, honest accounting)

@@ -252,6 +252,10 @@ def test_a_drelu_spec_trains_learned_caps_and_the_store_keeps_its_history(tmp_pa
     back = store.load_model(spec)
     assert back.history == model.history
     assert np.array_equal(back.params, model.params)
+    assert back.copy().history == model.history  # record tasks get copies: they keep it
+    import pickle
+
+    assert pickle.loads(pickle.dumps(back)).history == model.history  # and so do Dask's
     # the new Spec fields at their defaults leave every older model key as it was
     assert model_key(Spec((392, 196), ((2, 0.1),))) == model_key(
         Spec((392, 196), ((2, 0.1),), learned_caps=False, cap_lam=0.0, patience=0, cap_lr=0.0))

@@ -556,6 +556,88 @@ def ch11_drelu():
          "about {cap:g} at λ = 0.1",
          {"clean": r["clean"], "lo": r["attacks_from_0.1"][0], "hi": r["attacks_from_0.1"][1],
           "cw": r["cw"], "cap": r["mean_cap_0.1"]}),
+    ] + ch11_measured()
+
+
+def ch11_measured():
+    """The claims of chapter 11's 'What we measured' cell, from its records."""
+    s = PAPER
+    seeds, sd = s.drelu_seeds, s.drelu_seeds[0]
+
+    def rec(kind, lam, seed=sd, theirs=False):
+        return record(f"drelu_{kind}_lam{lam:g}_seed{seed}" + ("_theirs" if theirs else ""))
+
+    def hist(lam, theirs=False):
+        h = rec("history", lam, theirs=theirs)
+        return {"stopped": h["stopped"], "best": h["best_epoch"],
+                "cap": h["caps"][h["best_epoch"] - 1][1]}
+
+    high = [lam for lam in s.drelu_lams if lam >= 0.1]
+    low = [lam for lam in s.drelu_lams if lam <= 1e-5]
+    theirs = {lam: [rec("theirs", lam, k) for k in seeds] for lam in s.drelu_lams}
+    ens = {lam: [rec("ensemble", lam, k) for k in seeds] for lam in s.drelu_lams}
+    cert = [rec("cert", lam, k)["either"] for lam in s.drelu_lams for k in seeds]
+    attacks = [r[a] for lam in high for r in theirs[lam]
+               for a in ("fgsm", "pgd", "apgd_ce", "apgd_dlr")]
+    cw = [r["cw"] for lam in s.drelu_lams for r in theirs[lam]]
+    found = [r["cw_found"] for lam in s.drelu_lams for r in theirs[lam]]
+    clean = [r["clean"] for lam in s.drelu_lams for r in theirs[lam]]
+    worst_high = [r["worst_case"] for lam in high for r in ens[lam]]
+    bpda_high = [r["bpda"] for lam in high for r in ens[lam]]
+    zero_high = [r["zero_gradient_share"] for lam in high for r in ens[lam]]
+    zero_low = [r["zero_gradient_share"] for lam in low for r in ens[lam]]
+    worst_low = [r["worst_case"] for lam in low for r in ens[lam]]
+    f1, f0, f7 = hist(1, True), hist(0, True), hist(1e-7, True)
+    fast01 = [rec("history", 0.1, k) for k in seeds]
+    fast01_caps = [h["caps"][h["best_epoch"] - 1][1] for h in fast01]
+    fixed = {b: record(f"drelu_ensemble_beta{b or 'none'}_seed{sd}") for b in
+             paper.TABLE1_BETAS}
+    learned = rec("ensemble", 0.1)
+    t1, e1 = rec("theirs", 1, theirs=True), rec("ensemble", 1, theirs=True)
+    return [
+        ("With their exact recipe (seed {sd}), λ = 1 trained for {a} epochs (the weights of epoch "
+         "{b} kept, mean HL2 cap {c:.4f}); at λ = 0 and 1e-7 early stopping ended training after "
+         "{f} and {g} epochs, with the caps of λ = 1e-7 still at {h:.0f}, far above every "
+         "activation.",
+         {"sd": sd, "a": f1["stopped"], "b": f1["best"], "c": f1["cap"], "f": f0["stopped"],
+          "g": f7["stopped"], "h": f7["cap"]}),
+        ("With their own learning rate and at most {n} epochs, the caps of λ = 0.1 end at "
+         "{lo:.3f}–{hi:.3f} over the three seeds (their figure: about {r:g})",
+         {"n": s.drelu_fast_epochs, "lo": min(fast01_caps), "hi": max(fast01_caps),
+          "r": paper.DRELU_READ_OFF["mean_cap_0.1"]}),
+        ("from λ = 0.1 up their FGSM, PGD, APGD-CE and APGD-DLR keep {lo:.1f}–{hi:.1f} % of the "
+         "inputs (their figure: about {rlo}–{rhi} %)",
+         {"lo": min(attacks), "hi": max(attacks),
+          "rlo": paper.DRELU_READ_OFF["attacks_from_0.1"][0],
+          "rhi": paper.DRELU_READ_OFF["attacks_from_0.1"][1]}),
+        ("clean accuracy stays at {lo:.1f}–{hi:.1f} %", {"lo": min(clean), "hi": max(clean)}),
+        ("CW-L2 counted their way gives {lo:.1f}–{hi:.1f} % at every λ (their figure: about "
+         "{r} %)", {"lo": min(cw), "hi": max(cw), "r": paper.DRELU_READ_OFF["cw"]}),
+        ("finds a misclassified point for at most {0:.1f} % of the inputs", [max(found)]),
+        ("which every one of these nets reads as a 5",
+         {"holds": all(r["black_class"] == 5 for v in theirs.values() for r in v)}),
+        ("keep {lo:.0f}–{hi:.0f} % in the worst case of chapter 9's ensemble",
+         {"lo": min(worst_high), "hi": max(worst_high)}),
+        ("BPDA alone leaves {lo:.0f}–{hi:.0f} %", {"lo": min(bpda_high), "hi": max(bpda_high)}),
+        ("the input gradient is exactly zero for {lo:.0f}–{hi:.0f} % of the inputs",
+         {"lo": min(zero_high), "hi": max(zero_high)}),
+        ("IBP and CROWN certify {0:.1f} % of the inputs of every net", [max(cert)]),
+        ("At λ ≤ 1e-5 nothing is masked (zero-gradient share {z:.0f} %) and the nets are as "
+         "fragile as plain ReLU nets (worst case {lo:.0f}–{hi:.0f} %)",
+         {"z": max(zero_low), "lo": min(worst_low), "hi": max(worst_low)}),
+        ("D-ReLU at λ = 0.1 keeps {w:.0f} % in the worst case (zero gradient for {z:.0f} % of the "
+         "inputs), the fixed β = 0.1 net {w1:.0f} % ({z1:.0f} %) and β = 0.01 {w2:.0f} % "
+         "({z2:.0f} %); the uncapped net {w0:.0f} %.",
+         {"w": learned["worst_case"], "z": learned["zero_gradient_share"],
+          "w1": fixed[0.1]["worst_case"], "z1": fixed[0.1]["zero_gradient_share"],
+          "w2": fixed[0.01]["worst_case"], "z2": fixed[0.01]["zero_gradient_share"],
+          "w0": fixed[None]["worst_case"]}),
+        ("λ = 1 trained their way keeps {p1:.1f} % under their PGD and {w1:.0f} % in the worst "
+         "case, with the gradient exactly zero for {z1:.0f} % of the inputs (with the faster "
+         "caps: {p2:.1f}, {w2:.0f} and {z2:.0f} %)",
+         {"p1": t1["pgd"], "w1": e1["worst_case"], "z1": e1["zero_gradient_share"],
+          "p2": rec("theirs", 1)["pgd"], "w2": rec("ensemble", 1)["worst_case"],
+          "z2": rec("ensemble", 1)["zero_gradient_share"]}),
     ]
 
 
