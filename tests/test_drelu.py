@@ -262,3 +262,14 @@ def test_a_drelu_spec_trains_learned_caps_and_the_store_keeps_its_history(tmp_pa
     with pytest.raises(ValueError, match="learned caps replace fixed caps"):
         fit(Spec((16,), ((1, 0.5),), learned_caps=True, patience=1, epochs=1, n_train=200),
             x, y, progress=False)
+
+
+def test_the_same_drelu_spec_gives_the_same_bits(mnist):
+    (x, y), _ = mnist
+    spec = Spec((16,), learned_caps=True, cap_lam=0.1, patience=2, epochs=2, batch_size=64,
+                n_train=1000, cap_lr=0.05)
+    a, b = fit(spec, x, y, progress=False), fit(spec, x, y, progress=False)
+    assert np.array_equal(a.params, b.params) and a.history == b.history
+    c = fit(Spec((16,), learned_caps=True, cap_lam=0.1, patience=2, epochs=2, batch_size=64,
+                 n_train=1000, cap_lr=0.05, seed=1), x, y, progress=False)
+    assert not np.array_equal(a.params, c.params)  # the seed does decide
