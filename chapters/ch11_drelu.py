@@ -78,7 +78,7 @@ print(f"λ grid {LAMS}, seeds {SEEDS}; their split: {len(x_theirs)} test images 
 # z = 0 and at z = m we take the flat side, 0); with respect to the cap m it is 1 where the
 # cap binds (z > m > 0) and 0 elsewhere: a cap only learns from the units it clips. A cap below
 # zero turns its unit off and gets no gradient from the loss at all, only from the penalty.
-# tests/test_gradcheck.py checks both against float64 finite differences.
+# tests/test_layers.py checks both against float64 finite differences, with a negative control.
 
 # %%
 cap = nr.LearnedCap(1, init=0.5)
