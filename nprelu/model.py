@@ -27,7 +27,7 @@ from .activations import CappedReLU, ScaledSigmoid, ScaledTanh
 from .checks import check_choice, check_count, check_hidden, check_number
 from .files import META_KEYS, ModelFileError, check_array, read_archive, write_model_file
 from .layers import Dense
-from .network import Network
+from .network import Network, dense_layers
 from .version import VERSION
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
@@ -56,11 +56,8 @@ class MLP(Network):
         self.c = check_number(c, "c", positive=True)
         n_in, n_out = check_count(n_in, "n_in"), check_count(n_out, "n_out", 2)
         make = {"relu": CappedReLU, "sigmoid": ScaledSigmoid, "tanh": ScaledTanh}[activation]
-        sizes = (n_in, *self.hidden, n_out)
-        layers = [Dense(sizes[i], sizes[i + 1],
-                        (make() if activation == "relu" else make(self.c))
-                        if i < len(self.hidden) else None)
-                  for i in range(len(sizes) - 1)]
+        layers = dense_layers(n_in, self.hidden, n_out,
+                              lambda units: make() if activation == "relu" else make(self.c))
         super().__init__(layers, (n_in,), seed, dtype, dataset)
         self.set_caps(caps or {})
 

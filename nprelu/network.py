@@ -117,10 +117,7 @@ class Network:
         """n_in -> hidden... -> n_out dense layers; `act(units)` makes each hidden layer's
         activation (default: a plain ReLU), e.g. lambda units: LearnedCap(units) for D-ReLU's
         dense net. Weights Glorot-uniform, biases zero, as Keras initialises them."""
-        make = act or (lambda units: CappedReLU())
-        sizes = (n_in, *hidden, n_out)
-        layers = [Dense(sizes[i], sizes[i + 1], make(sizes[i + 1]) if i < len(hidden) else None)
-                  for i in range(len(sizes) - 1)]
+        layers = dense_layers(n_in, hidden, n_out, act or (lambda units: CappedReLU()))
         return cls(layers, (n_in,), seed=seed, dtype=dtype, dataset=dataset)
 
     def config(self) -> dict:
@@ -342,6 +339,14 @@ class Network:
                 check_array(path, f"{key} (layer {i + 1}, {layer.kind})", arrays[key], shape)
                 _param(layer, name)[...] = arrays[key]
         return model
+
+
+def dense_layers(n_in: int, hidden: tuple[int, ...], n_out: int, act) -> list[Dense]:
+    """n_in -> hidden... -> n_out as Dense layers; act(units) makes each hidden layer's
+    activation, the last layer (the logits) has none."""
+    sizes = (n_in, *hidden, n_out)
+    return [Dense(sizes[i], sizes[i + 1], act(sizes[i + 1]) if i < len(hidden) else None)
+            for i in range(len(sizes) - 1)]
 
 
 def _param(layer, name: str) -> np.ndarray:
