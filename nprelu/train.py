@@ -349,7 +349,7 @@ def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
                                  batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed,
                                  progress=progress, desc=spec.label())
         elif spec.patience:
-            model = _drelu_or_mlp(spec)
+            model = _fresh_model(spec)
             train_idx, val_idx = shuffle_split(len(x), 0.2, 42)  # the D-ReLU authors' split
             penalties = ([CapPenalty(spec.cap_lam, len(spec.hidden))]
                          if spec.learned_caps and spec.cap_lam else [])
@@ -360,28 +360,30 @@ def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
                 penalties=penalties, cap_lr=spec.cap_lr or None, seed=spec.seed,
                 progress=progress, desc=spec.label())
         elif spec.ibp_eps:
-            model = MLP(spec.hidden, dict(spec.caps), spec.activation, spec.c, seed=spec.seed,
-                        dataset=spec.dataset)
+            model = _fresh_model(spec)
             ibp_train(model, x, y, spec.ibp_eps, epochs=spec.epochs, batch_size=spec.batch_size,
                       lr=spec.lr, warmup=spec.ibp_warmup, ramp=spec.ibp_ramp,
                       kappa_end=spec.ibp_kappa, lr_drops=spec.lr_drops, seed=spec.seed,
                       progress=progress, desc=spec.label())
         else:
-            model = MLP(spec.hidden, dict(spec.caps), spec.activation, spec.c, seed=spec.seed,
-                        dataset=spec.dataset)
+            model = _fresh_model(spec)
             train(model, x, y, epochs=spec.epochs,
                   batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed, progress=progress,
                   desc=spec.label())
     return model
 
 
-def _drelu_or_mlp(spec: Spec) -> Network:
-    """A fresh net of `spec`: the MLP of the paper, or with learned caps on every hidden layer
-    (D-ReLU's dense net: Glorot-uniform weights as in Keras, caps starting at 100)."""
+def _fresh_model(spec: Spec) -> Network:
+    """The untrained net of `spec`: the MLP of the paper, or with learned caps on every hidden
+    layer (D-ReLU's dense net: Glorot-uniform weights as in Keras, caps starting at 100)."""
     if not spec.learned_caps:
         return MLP(spec.hidden, dict(spec.caps), spec.activation, spec.c, seed=spec.seed,
                    dataset=spec.dataset)
     if spec.caps or spec.activation != "relu":
         raise ValueError(f"{spec.label()}: learned caps replace fixed caps and other "
                          "activations; leave caps and activation at their defaults")
+    if not spec.patience or spec.ibp_eps:
+        raise ValueError(f"{spec.label()}: learned caps are trained by their authors' recipe "
+                         "(train_early_stopping, with the penalty and the caps' learning rate); "
+                         "set patience > 0 and leave ibp_eps at 0")
     return Network.dense(spec.hidden, LearnedCap, seed=spec.seed, dataset=spec.dataset)

@@ -262,6 +262,9 @@ def test_a_drelu_spec_trains_learned_caps_and_the_store_keeps_its_history(tmp_pa
     with pytest.raises(ValueError, match="learned caps replace fixed caps"):
         fit(Spec((16,), ((1, 0.5),), learned_caps=True, patience=1, epochs=1, n_train=200),
             x, y, progress=False)
+    with pytest.raises(ValueError, match="set patience > 0"):  # else penalty and cap_lr are lost
+        fit(Spec((16,), learned_caps=True, cap_lam=0.1, epochs=1, n_train=200), x, y,
+            progress=False)
 
 
 def test_the_same_drelu_spec_gives_the_same_bits(mnist):
