@@ -206,13 +206,9 @@ def test_cw_succeeds_on_mnist_with_small_l2(mnist, trained_general):
                                res.l2[ok], rtol=1e-4)
 
 
-def test_the_softmax_output_pitfall_turns_fgsm_the_other_way():
-    """Known answer. A net with 3 classes where only pixel 0 matters: at x_0 = 0.5 its softmax
-    output is p = (0.5, 0.3, 0.2) for true class 0, and raising x_0 raises z_1 by 1 and lowers
-    z_2 by 1.55. The cross-entropy of the logits then has d/dx_0 = 0.3 - 0.2 * 1.55 < 0, while
-    the cross-entropy of the softmax output (probabilities taken as logits, what cleverhans
-    computes on a Keras softmax model) weights the classes by p * (g - <p, g>) and gets the
-    opposite sign: FGSM moves pixel 0 down in one case and up in the other."""
+def softmax_pitfall_net():
+    """(a, b, p, model, x, y): the 3-class net of the test below, where only pixel 0 matters,
+    at x_0 = 0.5 with softmax output p for true class 0."""
     a, b = 1.0, 1.55
     p = np.array([0.5, 0.3, 0.2])
     model = nr.MLP((1,), n_out=3, seed=0)
@@ -221,8 +217,17 @@ def test_the_softmax_output_pitfall_turns_fgsm_the_other_way():
     hidden.W[0, 0], hidden.b[0] = 1.0, 10.0  # h = x_0 + 10 > 0: the ReLU is the identity here
     out.W[...] = [[0.0, a, -b]]
     out.b[...] = np.log(p) - np.array([0.0, a, -b]) * 10.5
-    x = np.full((1, 784), 0.5, np.float32)
-    y = np.array([0])
+    return a, b, p, model, np.full((1, 784), 0.5, np.float32), np.array([0])
+
+
+def test_the_softmax_output_pitfall_turns_fgsm_the_other_way():
+    """Known answer. A net with 3 classes where only pixel 0 matters: at x_0 = 0.5 its softmax
+    output is p = (0.5, 0.3, 0.2) for true class 0, and raising x_0 raises z_1 by 1 and lowers
+    z_2 by 1.55. The cross-entropy of the logits then has d/dx_0 = 0.3 - 0.2 * 1.55 < 0, while
+    the cross-entropy of the softmax output (probabilities taken as logits, what cleverhans
+    computes on a Keras softmax model) weights the classes by p * (g - <p, g>) and gets the
+    opposite sign: FGSM moves pixel 0 down in one case and up in the other."""
+    a, b, p, model, x, y = softmax_pitfall_net()
     z = model.forward(x)[0][0].astype(np.float64)
     np.testing.assert_allclose(np.exp(z) / np.exp(z).sum(), p, rtol=1e-5)
     # the two signs, by hand

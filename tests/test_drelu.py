@@ -129,19 +129,9 @@ def test_their_pgd_on_the_softmax_output_sees_no_gradient_where_the_logits_do(mn
 def test_their_pgd_follows_the_softmax_outputs_gradient_the_other_way():
     """The 3-class net of test_attacks.py where the softmax-output loss turns the gradient's
     sign: one PGD step moves pixel 0 up with loss="softmax_output" and down on the logits."""
-    from tests.test_attacks import test_the_softmax_output_pitfall_turns_fgsm_the_other_way as t
+    from tests.test_attacks import softmax_pitfall_net
 
-    t()  # the net and its two signs, checked by hand there
-    a, b = 1.0, 1.55
-    p = np.array([0.5, 0.3, 0.2])
-    model = nr.MLP((1,), n_out=3, seed=0)
-    hidden, out = model.dense
-    hidden.W[...] = 0.0
-    hidden.W[0, 0], hidden.b[0] = 1.0, 10.0
-    out.W[...] = [[0.0, a, -b]]
-    out.b[...] = np.log(p) - np.array([0.0, a, -b]) * 10.5
-    x = np.full((1, 784), 0.5, np.float32)
-    y = np.array([0])
+    *_, model, x, y = softmax_pitfall_net()  # its two signs are checked by hand there
     up = nr.pgd(model, x, y, 0.1, 0.01, 1, loss="softmax_output")[0, 0] - 0.5
     down = nr.pgd(model, x, y, 0.1, 0.01, 1)[0, 0] - 0.5
     assert up == pytest.approx(0.01) and down == pytest.approx(-0.01)
