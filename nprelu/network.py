@@ -151,6 +151,14 @@ class Network:
         return (rebuild, (self.config(), str(self.dtype), self.params,
                           getattr(self, "history", None)))
 
+    def slice_of(self, view: np.ndarray) -> slice:
+        """Where a parameter view (a layer's W or b, a learned cap's m) lies in the flat
+        buffer `params` (and, at the same place, in `grads`)."""
+        if not np.shares_memory(view, self.params):
+            raise ValueError("slice_of needs a view into this network's parameters")
+        start = (view.ctypes.data - self.params.ctypes.data) // self.params.itemsize
+        return slice(start, start + view.size)
+
     # ------------------------------------------------------------------ activation sites
     @property
     def sites(self) -> list:

@@ -233,9 +233,8 @@ def train_early_stopping(
     if cap_lr is not None:
         cap_lr = check_number(cap_lr, "cap_lr", positive=True)
         scale = np.ones_like(model.params)
-        for a in learned:  # each cap vector is a view into the flat buffer: find its place
-            start = (a.m.ctypes.data - model.params.ctypes.data) // model.params.itemsize
-            scale[start:start + a.m.size] = cap_lr / lr
+        for a in learned:
+            scale[model.slice_of(a.m)] = cap_lr / lr
     opt = Adam([model.params], lr=lr, lr_scale=None if scale is None else [scale])
     epoch_seeds = np.random.default_rng(seed).integers(2**31, size=max_epochs)
     history: dict = {"loss": [], "acc": [], "val_loss": [], "val_acc": [], "lr": [], "caps": []}

@@ -198,9 +198,9 @@ def test_adam_moves_each_cap_by_about_the_learning_rate_whatever_lambda():
         cap = net.sites[0].act
         assert not cap.dm.any()  # caps at 100 never bind: the loss gives them nothing
         CapPenalty(lam, hl=1)(net)
-        start = (cap.m.ctypes.data - net.params.ctypes.data) // net.params.itemsize
-        caps = slice(start, start + cap.m.size)
+        caps = net.slice_of(cap.m)
         assert np.shares_memory(net.params[caps], cap.m)
+        assert np.array_equal(net.params[caps], cap.m)
         sc = np.ones_like(net.params)
         sc[caps] = scale
         before = net.params.copy()
@@ -212,6 +212,17 @@ def test_adam_moves_each_cap_by_about_the_learning_rate_whatever_lambda():
     rest = np.ones(before.size, bool)
     rest[caps] = False
     assert np.array_equal(moved[1e-7, 30.0][rest], moved[1e-7, 1.0][rest])
+
+
+def test_slice_of_finds_each_parameter_in_the_flat_buffer():
+    net = nr.Network.dense((8,), nr.LearnedCap, seed=0, n_in=6, n_out=2)
+    for layer in net.layers:
+        for view in (layer.W, layer.b):
+            assert np.array_equal(net.params[net.slice_of(view)], view.ravel())
+    cap = net.sites[0].act
+    assert np.array_equal(net.params[net.slice_of(cap.m)], cap.m)
+    with pytest.raises(ValueError, match="view into this network's parameters"):
+        net.slice_of(np.zeros(3, np.float32))
 
 
 def test_adam_refuses_a_bad_lr_scale():
