@@ -28,7 +28,7 @@ import numpy as np
 
 from . import kernels
 from .activations import from_config
-from .checks import check_count
+from .checks import check_choice, check_count
 
 
 def glorot_limit(fan_in: int, fan_out: int) -> float:
@@ -144,9 +144,12 @@ class Conv2D:
 
     kind = "conv2d"
 
+    INITS = ("glorot", "he")
+
     def __init__(self, c_in: int, c_out: int, k: int, stride: int = 1, pad: int = 0,
-                 activation=None):
+                 activation=None, init: str = "glorot"):
         self.c_in, self.c_out = check_count(c_in, "c_in"), check_count(c_out, "c_out")
+        self.init = check_choice(init, "init", self.INITS)
         self.k, self.stride = check_count(k, "kernel size"), check_count(stride, "stride")
         self.pad = check_count(pad, "padding", minimum=0)
         self.act = activation
@@ -162,9 +165,11 @@ class Conv2D:
     bind = Dense.bind
 
     def init_(self, rng: np.random.Generator) -> None:
-        """Glorot-uniform over fan_in = C k k and fan_out = C_out k k (Keras' default)."""
+        """Glorot-uniform over fan_in = C k k and fan_out = C_out k k (Keras' default), or
+        (init="he") He-uniform, bound sqrt(6 / fan_in), Keras' he_uniform; zero b."""
         area = self.k * self.k
-        limit = glorot_limit(self.c_in * area, self.c_out * area)
+        limit = (glorot_limit(self.c_in * area, self.c_out * area) if self.init == "glorot"
+                 else float(np.sqrt(6.0 / (self.c_in * area))))
         self.W[...] = rng.uniform(-limit, limit, size=self.W.shape).astype(self.W.dtype)
         self.b[...] = 0
         if self.act is not None and self.act.params:
@@ -172,7 +177,7 @@ class Conv2D:
 
     def config(self) -> dict:
         return {"type": self.kind, "c_in": self.c_in, "c_out": self.c_out, "k": self.k,
-                "stride": self.stride, "pad": self.pad,
+                "stride": self.stride, "pad": self.pad, "init": self.init,
                 "activation": None if self.act is None else self.act.config()}
 
     def out_shape(self, in_shape: tuple) -> tuple:
@@ -351,7 +356,7 @@ def from_layer_config(cfg: dict):
         return Dense(cfg["n_in"], cfg["n_out"], act)
     if kind == "conv2d":
         return Conv2D(cfg["c_in"], cfg["c_out"], cfg["k"], cfg.get("stride", 1),
-                      cfg.get("pad", 0), act)
+                      cfg.get("pad", 0), act, cfg.get("init", "glorot"))
     if kind == "maxpool2d":
         return MaxPool2D(cfg["k"])
     if kind == "flatten":

@@ -92,23 +92,29 @@ class Network:
         `convs` ((channels, kernel size), ...), then Flatten, the dense layers, and the logits.
         caps maps an activation site (1..S, convolutions first) to its beta (or one per
         channel / unit); the others are plain ReLUs."""
-        n_sites = len(convs) + len(dense)
-        caps = check_caps(caps, n_sites)
-        act = [CappedReLU(np.inf if caps.get(i + 1) is None else caps[i + 1])
-               for i in range(n_sites)]
-        layers, c, side = [], 1, 28
-        for i, (ch, k) in enumerate(convs):
-            layers.append(Conv2D(c, ch, k, 1, k // 2, act[i]))
-            if pool > 1:
-                layers.append(MaxPool2D(pool))
-                side //= pool
-            c = ch
-        layers.append(Flatten())
-        width = c * side * side
-        for j, h in enumerate(dense):
-            layers.append(Dense(width, h, act[len(convs) + j]))
-            width = h
-        layers.append(Dense(width, n_classes))
+        caps = check_caps(caps, len(convs) + len(dense))
+        sites = iter(range(1, len(convs) + len(dense) + 1))
+
+        def act(units):
+            site = next(sites)
+            return CappedReLU(np.inf if caps.get(site) is None else caps[site])
+
+        layers, width = conv_layers([(ch, k, pool) for ch, k in convs], act)
+        layers += dense_layers(width, tuple(dense), n_classes, act)
+        return cls(layers, (1, 28, 28), seed=seed, dtype=dtype, dataset=dataset)
+
+    @classmethod
+    def conv_dense(cls, convs, hidden: tuple[int, ...], act=None, init: str = "glorot",
+                   n_classes: int = 10, seed: int = 0, dataset: str = "mnist",
+                   dtype=np.float32) -> Network:
+        """Convolutions with plain ReLUs, then dense layers with act(units) (default a plain
+        ReLU): per (channels, k, pool) of `convs` a 'same' k x k convolution (weights by
+        `init`, "glorot" or "he") and, if pool > 1, a pool x pool max-pool; then Flatten, the
+        hidden dense layers and the logits. D-ReLU's shallow CNN is
+        conv_dense(((32, 3, 1), (32, 3, 2)), (256,), LearnedCap, init="he")."""
+        layers, width = conv_layers(convs, lambda units: CappedReLU(), init)
+        layers += dense_layers(width, tuple(hidden), n_classes,
+                               act or (lambda units: CappedReLU()))
         return cls(layers, (1, 28, 28), seed=seed, dtype=dtype, dataset=dataset)
 
     @classmethod
@@ -355,6 +361,20 @@ def dense_layers(n_in: int, hidden: tuple[int, ...], n_out: int, act) -> list[De
     sizes = (n_in, *hidden, n_out)
     return [Dense(sizes[i], sizes[i + 1], act(sizes[i + 1]) if i < len(hidden) else None)
             for i in range(len(sizes) - 1)]
+
+
+def conv_layers(convs, act, init: str = "glorot", in_shape=(1, 28, 28)) -> tuple[list, int]:
+    """Per (channels, k, pool) of `convs`: Conv2D(k x k, stride 1, 'same' padding k // 2,
+    activation act(channels), weights by `init`) and, if pool > 1, MaxPool2D(pool); then
+    Flatten. Returns the layers and the flattened width."""
+    layers, (c, side, _) = [], in_shape
+    for ch, k, pool in convs:
+        layers.append(Conv2D(c, ch, k, 1, k // 2, act(ch), init))
+        if pool > 1:
+            layers.append(MaxPool2D(pool))
+            side //= pool
+        c = ch
+    return [*layers, Flatten()], c * side * side
 
 
 def _param(layer, name: str) -> np.ndarray:

@@ -63,6 +63,10 @@ DRELU = dict(init=100, lr=0.001, batch=128, val_share=20, patience=10, lr_patien
              min_lr=1e-4, test_share=10, pgd_steps=100, eot=20, cw_iters=10, cw_binary=5,
              max_l2=12)
 DRELU_READ_OFF = {"clean": 98, "attacks_from_0.1": (90, 97), "cw": 12, "mean_cap_0.1": 0.02}
+# Their shallow CNN ("end" variant, models.py): two 'same' 3x3 convolutions of 32 channels with
+# ReLU (he_uniform), a 2x2 max-pool after the second, Dense(256) with D-ReLU, the logits.
+DRELU_CNN_CONVS = ((32, 3, 1), (32, 3, 2))
+DRELU_CNN_HIDDEN = (256,)
 
 @dataclass(frozen=True)
 class Settings:
@@ -107,6 +111,17 @@ class Settings:
     drelu_samples: int = 1000  # their 10 % of the test set (their protocol)
     drelu_sound_samples: int = 100  # the sound protocol on the first 100 test inputs
     drelu_cw_samples: int = 20  # CW at the paper's settings (seed 0, honest accounting)
+    # their shallow CNN (ch11c): an epoch costs ~40x the dense net's, so a short fixed budget
+    # with fast caps, their protocol on part of their split, a lighter ensemble
+    drelu_cnn_lams: tuple = (0, 1e-3, 0.1, 1)
+    drelu_cnn_datasets: tuple = ("mnist", "fashion-mnist")
+    drelu_cnn_n_train: int = 60000
+    drelu_cnn_epochs: int = 3
+    drelu_cnn_cap_lr: float = 0.3  # 300x Adam's: the caps fall from 100 within one epoch
+    drelu_cnn_samples: int = 200  # of their 1000 test images
+    drelu_cnn_sound_samples: int = 50
+    drelu_cnn_restarts: int = 1
+    drelu_cnn_square_queries: int = 1000
 
     @classmethod
     def make(cls, quick: bool, **overrides) -> Settings:
@@ -123,7 +138,10 @@ class Settings:
                        drelu_lams=(0, 0.1), drelu_seeds=(0,), drelu_max_epochs=3,
                        drelu_fast_epochs=3,
                        drelu_patience=2, drelu_faithful_lams=(0.1,), drelu_samples=100,
-                       drelu_sound_samples=50, drelu_cw_samples=5)
+                       drelu_sound_samples=50, drelu_cw_samples=5,
+                       drelu_cnn_lams=(0, 0.1), drelu_cnn_datasets=("mnist",),
+                       drelu_cnn_n_train=2000, drelu_cnn_epochs=1, drelu_cnn_samples=10,
+                       drelu_cnn_sound_samples=4, drelu_cnn_square_queries=100)
         else:
             base = cls()
         chosen = {k: v for k, v in overrides.items() if v is not None}

@@ -38,7 +38,7 @@ CODE_VERSION = 1
 # Spec fields added after the first models were cached: part of a model's key only when they
 # differ from their defaults, so the keys of the models made before them stay valid.
 ADDED_LATER = ("ibp_eps", "ibp_warmup", "ibp_ramp", "ibp_kappa", "lr_drops", "dataset",
-               "learned_caps", "cap_lam", "patience", "cap_lr")
+               "learned_caps", "cap_lam", "patience", "cap_lr", "convs", "conv_init")
 _LOG_LOCK = threading.Lock()
 
 

@@ -308,6 +308,11 @@ class Spec:
     cap_lam: float = 0.0
     patience: int = 0
     cap_lr: float = 0.0  # > 0: the caps' own learning rate (0: lr)
+    # A convolutional net: ((channels, kernel, pool), ...) 'same' convolutions with plain
+    # ReLUs (each followed by a pool x pool max-pool if pool > 1) before the hidden dense
+    # layers; conv_init "glorot" or "he" (Keras' he_uniform, D-ReLU's shallow CNN)
+    convs: tuple = ()
+    conv_init: str = "glorot"
 
     @property
     def clean(self) -> Spec:
@@ -319,7 +324,8 @@ class Spec:
 
     def label(self) -> str:
         caps = "+".join(f"HL{h}@{b:g}" for h, b in self.caps) or "uncapped"
-        arch = "-".join(map(str, self.hidden))
+        arch = "-".join([*(f"c{ch}k{k}" + (f"p{p}" if p > 1 else "") for ch, k, p in self.convs),
+                         *map(str, self.hidden)])
         adv = f" {self.adv.upper()}-trained" if self.adv else ""
         act = "" if self.activation == "relu" else f" {self.activation}(c={self.c:g})"
         ibp = f" IBP-trained (eps {self.ibp_eps:g})" if self.ibp_eps else ""
@@ -350,7 +356,8 @@ def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
         elif spec.patience:
             model = _fresh_model(spec)
             train_idx, val_idx = shuffle_split(len(x), 0.2, 42)  # the D-ReLU authors' split
-            penalties = ([CapPenalty(spec.cap_lam, len(spec.hidden))]
+            last_site = len(spec.convs) + len(spec.hidden)  # the D-ReLU next to the output
+            penalties = ([CapPenalty(spec.cap_lam, last_site)]
                          if spec.learned_caps and spec.cap_lam else [])
             model.history = train_early_stopping(
                 model, x[train_idx], y[train_idx], x[val_idx], y[val_idx],
@@ -374,7 +381,11 @@ def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
 
 def _fresh_model(spec: Spec) -> Network:
     """The untrained net of `spec`: the MLP of the paper, or with learned caps on every hidden
-    layer (D-ReLU's dense net: Glorot-uniform weights as in Keras, caps starting at 100)."""
+    dense layer (D-ReLU's dense net: Glorot-uniform weights as in Keras, caps starting at 100),
+    after the convolutions of spec.convs if any (D-ReLU's shallow CNN)."""
+    if spec.convs and not spec.learned_caps:
+        raise ValueError(f"{spec.label()}: a convolutional spec is D-ReLU's shallow CNN and "
+                         "needs learned_caps=True; build other CNNs with Network.cnn")
     if not spec.learned_caps:
         return MLP(spec.hidden, dict(spec.caps), spec.activation, spec.c, seed=spec.seed,
                    dataset=spec.dataset)
@@ -385,4 +396,7 @@ def _fresh_model(spec: Spec) -> Network:
         raise ValueError(f"{spec.label()}: learned caps are trained by their authors' recipe "
                          "(train_early_stopping, with the penalty and the caps' learning rate); "
                          "set patience > 0 and leave ibp_eps at 0")
+    if spec.convs:
+        return Network.conv_dense(spec.convs, spec.hidden, LearnedCap, init=spec.conv_init,
+                                  seed=spec.seed, dataset=spec.dataset)
     return Network.dense(spec.hidden, LearnedCap, seed=spec.seed, dataset=spec.dataset)

@@ -277,3 +277,82 @@ def test_the_same_drelu_spec_gives_the_same_bits(mnist):
     c = fit(Spec((16,), learned_caps=True, cap_lam=0.1, patience=2, epochs=2, batch_size=64,
                  n_train=1000, cap_lr=0.05, seed=1), x, y, progress=False)
     assert not np.array_equal(a.params, c.params)  # the seed does decide
+
+
+# --------------------------------------------------------------------------- their shallow CNN
+def test_their_shallow_cnn_has_the_parameters_keras_counts():
+    """Their Keras model (models.py, "end" variant) has, by Keras' own count: conv 3x3x1x32 + 32
+    = 320, conv 3x3x32x32 + 32 = 9248, Dense 6272x256 + 256 = 1605888 (14 x 14 x 32 = 6272
+    after the 2x2 pool), MaxReLU 256 caps, Dense 256x10 + 10 = 2570."""
+    from nprelu import paper
+
+    net = nr.Network.conv_dense(paper.DRELU_CNN_CONVS, paper.DRELU_CNN_HIDDEN, nr.LearnedCap,
+                                init="he", seed=0)
+    assert net.params.size == 320 + 9248 + 1605888 + 256 + 2570
+    kinds = [layer.kind for layer in net.layers]
+    assert kinds == ["conv2d", "conv2d", "maxpool2d", "flatten", "dense", "dense"]
+    assert [type(site.act).__name__ for site in net.sites] == ["CappedReLU", "CappedReLU",
+                                                               "LearnedCap"]
+    assert np.all(net.sites[2].act.m == 100)
+    assert net.logits(np.zeros((2, 784), np.float32)).shape == (2, 10)
+
+
+def test_he_uniform_draws_up_to_sqrt_6_over_fan_in():
+    """Keras' he_uniform: U(-sqrt(6 / fan_in), +sqrt(6 / fan_in)), fan_in = C k k; Glorot's
+    bound sqrt(6 / (fan_in + fan_out)) is smaller, so the two are told apart."""
+    for init, bound in (("he", np.sqrt(6 / 9)), ("glorot", np.sqrt(6 / (9 + 32 * 9)))):
+        net = nr.Network([nr.Conv2D(1, 32, 3, 1, 1, nr.CappedReLU(), init), nr.Flatten(),
+                          nr.Dense(32 * 28 * 28, 10)], (1, 28, 28), seed=0)
+        w = np.abs(net.layers[0].W)
+        assert w.max() <= bound and w.max() > 0.95 * bound
+    with pytest.raises(ValueError, match="init must be one of"):
+        nr.Conv2D(1, 2, 3, init="lecun")
+
+
+def test_a_cnn_drelu_spec_penalises_the_dense_caps_and_survives_the_store(tmp_path, mnist):
+    """fit follows a convolutional D-ReLU spec: plain ReLUs in the convolutions, learned caps
+    on the dense layer (site 2 here), the penalty and the caps' learning rate on them."""
+    from nprelu.store import Store, model_key
+
+    (x, y), _ = mnist
+    spec = Spec((8,), learned_caps=True, cap_lam=1e-3, patience=2, epochs=1, batch_size=128,
+                n_train=640, cap_lr=0.05, convs=((2, 3, 2),), conv_init="he")
+    model = fit(spec, x, y, progress=False)
+    assert [layer.kind for layer in model.layers] == ["conv2d", "maxpool2d", "flatten",
+                                                      "dense", "dense"]
+    assert model.layers[0].init == "he"
+    caps = model.sites[1].act
+    steps = 512 // 128  # one epoch on 80 % of 640 images
+    assert np.allclose(caps.m, 100 - 0.05 * steps, atol=0.02)  # penalised: they fell
+    assert "c2k3p2-8 D-ReLU" in spec.label()
+    store = Store(tmp_path / "cache", tmp_path / "records")
+    store.save_model(spec, model)
+    back = store.load_model(spec)
+    assert np.array_equal(back.params, model.params) and back.layers[0].init == "he"
+    assert model_key(spec) != model_key(Spec((8,), learned_caps=True, cap_lam=1e-3,
+                                             patience=2, epochs=1, batch_size=128,
+                                             n_train=640, cap_lr=0.05))
+    with pytest.raises(ValueError, match="needs learned_caps=True"):
+        fit(Spec((8,), convs=((2, 3, 2),), epochs=1, n_train=100), x, y, progress=False)
+
+
+def test_their_protocol_on_a_masked_net_gives_the_known_answers(mnist):
+    """test_cw's masked net puts every inked image in class 3 with an exactly zero input
+    gradient (no attack can move it) and the black image in class 7. So every attack of their
+    protocol leaves the clean accuracy (the share of 3s). CW fails on every 3 and gets the
+    black image back (class 7, wrong); their rule keeps the input instead where it lies farther
+    than L2 = 12 from black. So their CW count is the share of 3s farther than 12 from black.
+    mean_m is None for a fixed cap."""
+    from nprelu.drelu_protocol import their_protocol
+
+    _, (xt, yt) = mnist
+    x, y = xt[:300], yt[:300]
+    out = their_protocol(masked_net(3, 7), x, y, seed=0)
+    clean = 100 * np.mean(y == 3)
+    for k in ("clean", "fgsm", "pgd", "apgd_ce", "apgd_dlr", "cw_honest"):
+        assert out[k] == pytest.approx(clean), k
+    far = np.linalg.norm(x, axis=1) > 12
+    assert 0 < far.sum() < len(x)  # both sides of their rule occur
+    assert out["cw"] == pytest.approx(100 * np.mean(far & (y == 3)))
+    assert 0 < out["cw"] < clean
+    assert out["cw_found"] == 0 and out["black_class"] == 7 and out["mean_m"] is None
