@@ -50,8 +50,7 @@ QUICK = True
 import numpy as np
 
 import nprelu as nr
-from nprelu import audit, certify, paper, plotting
-from nprelu.apgd import apgd
+from nprelu import audit, drelu_protocol, paper, plotting
 from nprelu.context import chapter
 from nprelu.data import shuffle_split
 from nprelu.objectives import CapPenalty, CrossEntropy
@@ -229,37 +228,13 @@ ctx.figure(cap_histogram_figure({lam: models[nets[lam, SEEDS[0]]].sites[1].act.m
 # 10 iterations and 5 binary steps, counted as their code counts it (`nr.max_l2_accuracy`:
 # Carlini's code returns the black image for an input it failed on, and their rule keeps an
 # input whose returned image lies farther than L2 = 12). Also the mean learned cap of HL2,
-# as they report it (the mean of m).
+# as they report it (the mean of m). All of it is one function, `their_protocol` in
+# nprelu/drelu_protocol.py, which chapter 11c uses on the shallow CNN too.
 
 
 # %%
-def their_protocol(model, x, y, seed):
-    """Accuracy (%) under each attack of the D-ReLU authors' evaluation at eps 0.1."""
-    d = paper.DRELU
-    correct = model.predict(x) == y
-    out = {"clean": 100 * float(correct.mean())}
-    advs = {"fgsm": nr.fgsm(model, x, y, EPS, loss="softmax_output"),
-            "pgd": nr.pgd(model, x, y, EPS, EPS / 10, d["pgd_steps"], random_start=True,
-                          seed=seed, loss="softmax_output")}
-    for name, adv in advs.items():
-        out[name] = 100 * float((model.predict(adv) == y).mean())
-    for loss in ("ce", "dlr"):
-        fooled = apgd(model, x, y, EPS, d["pgd_steps"], loss, seed=seed).fooled
-        out[f"apgd_{loss}"] = 100 * float((correct & ~fooled).mean())
-    cw = nr.cw_l2(model, x, y, steps=d["cw_iters"], binary_steps=d["cw_binary"], lr=0.01,
-                  initial_c=1e-3)
-    black = nr.black_image_class(model)
-    out["cw"] = nr.max_l2_accuracy(correct, cw.success, cw.l2, np.linalg.norm(x, axis=1), y,
-                                   black, max_l2=d["max_l2"])
-    out["cw_found"] = 100 * float((cw.success & correct).mean())  # genuine successes
-    out["cw_honest"] = nr.cw_accuracies(correct, cw.success, y, black)["honest"]
-    out["black_class"] = black
-    act = model.sites[-1].act
-    out["mean_m"] = float(np.mean(act.m)) if isinstance(act, nr.LearnedCap) else None
-    return out
-
-
-their_protocol.version = 1
+# nprelu/drelu_protocol.py, their_protocol: one net, every attack above, on the images given
+their_protocol = drelu_protocol.their_protocol
 
 # %% [markdown]
 # ## Protocol 2: a sound evaluation
@@ -274,11 +249,7 @@ their_protocol.version = 1
 
 
 # %%
-def certified(model, x, y):
-    """% of inputs certified at eps 0.1 by IBP, by CROWN, and by either."""
-    c = certify.certify(model, x, y, EPS)
-    return {"ibp": 100 * float(c.ibp.mean()), "crown": 100 * float(c.crown.mean()),
-            "either": 100 * float(c.certified.mean())}
+certified = drelu_protocol.certified  # IBP, CROWN, either: % certified at eps 0.1
 
 
 def cw_paper(model, x, y):
