@@ -237,6 +237,7 @@ def crown_margins(model: Network, x: np.ndarray, y: np.ndarray, eps: float,
     out = np.empty((len(x), model.n_out))
     if not _dense_stack(model):
         steps = _Steps(model)
+        chunk = steps.chunk(chunk)
         for i in range(0, len(x), chunk):
             lo, hi = input_box(x[i : i + chunk], eps)
             out[i : i + chunk] = steps.margins(lo, hi, y[i : i + chunk], crown=True)
@@ -264,6 +265,10 @@ class _Steps:
     per window: the output is at least the input with the largest lower bound, and at most the
     largest upper bound (exactly that input when its lower bound beats every other upper)."""
 
+    # bytes one chunk of inputs may spend on the coefficients CROWN carries through a
+    # convolution's transpose (rows x unfolded patches, float64)
+    BUDGET = 1 << 30
+
     def __init__(self, model: Network, crown_units: int = 2048):
         self.model, self.crown_units = model, crown_units
         self.W = [None if not hasattr(layer, "W") else layer.W.astype(np.float64)
@@ -279,6 +284,20 @@ class _Steps:
             if act is not None and not isinstance(act, (CappedReLU, LearnedCap)):
                 if not hasattr(act, "fn"):
                     raise ValueError(f"cannot bound a {act.name}")
+
+    def chunk(self, most: int) -> int:
+        """How many inputs to bound at once (at most `most`): CROWN carries one coefficient
+        row per bounded quantity (a site of at most crown_units units, or the logits), and
+        through a convolution each row becomes C k k x OH OW unfolded patches in float64, so
+        a 28x28x32 convolution costs ~0.5 GB per input for a 256-unit site."""
+        m = self.model
+        rows = max([m.n_out] + [int(np.prod(m.shapes[i + 1]))
+                                for i, layer in enumerate(m.layers)
+                                if getattr(layer, "act", None) is not None
+                                and np.prod(m.shapes[i + 1]) <= self.crown_units])
+        cols = max([layer.c_in * layer.k * layer.k * int(np.prod(m.shapes[i + 1][1:]))
+                    for i, layer in enumerate(m.layers) if layer.kind == "conv2d"] or [1])
+        return int(max(1, min(most, self.BUDGET // (8 * rows * cols))))
 
     # -------------------------------------------------------- per layer
     def _lin(self, i: int, x: np.ndarray, W: np.ndarray) -> np.ndarray:

@@ -304,3 +304,19 @@ def test_milp_refuses_max_pooling_in_one_line():
     model = random_cnn(0, pool=True)
     with pytest.raises(ValueError, match="max-pooling"):
         C.milp_margin(model, np.full(36, 0.5), 0, 0.05)
+
+
+def test_crown_bounds_a_large_cnn_in_chunks_that_fit_memory_with_the_same_answer():
+    """Through a 28x28x32 convolution each CROWN row carries 288 x 784 coefficients (float64):
+    for D-ReLU's shallow CNN (a 256-unit dense site) 1 GiB holds 1 GiB // (8 * 256 * 288 * 784)
+    = 2 inputs at once. Chunking changes nothing but the memory (checked on a small CNN, whose
+    chunk we force to 1; batched products may differ in the last bits)."""
+    from nprelu import paper
+
+    big = nr.Network.conv_dense(paper.DRELU_CNN_CONVS, paper.DRELU_CNN_HIDDEN, seed=0)
+    assert C._Steps(big).chunk(100) == (1 << 30) // (8 * 256 * 288 * 784) == 2
+    model = random_cnn(3, pool=True, caps=(0.5, 1.5))
+    x = np.random.default_rng(3).uniform(size=(5, 36))
+    y = model.predict(x)
+    assert np.allclose(C.crown_margins(model, x, y, 0.1, chunk=1),
+                       C.crown_margins(model, x, y, 0.1), rtol=1e-12, atol=1e-12)
