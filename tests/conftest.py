@@ -70,3 +70,13 @@ def quick_book(quick_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
     build(quick=True, out=out, results=res, cache=cache)
     return out
+
+
+@pytest.fixture(scope="session")
+def small_trained(mnist):
+    """A 784-32-16 net trained for 2 epochs, small enough for the MILP
+    (test_certify, test_alpha_crown)."""
+    (x, y), _ = mnist
+    model = nr.MLP((32, 16), seed=0)
+    nr.train(model, x[:20000], y[:20000], epochs=2, progress=False)
+    return model

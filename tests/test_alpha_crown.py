@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import nprelu as nr
 from nprelu import alpha_crown as A
 from nprelu import certify as C
-from tests.test_certify import CAPS, random_net, small_trained, violations  # noqa: F401
+from tests.test_certify import CAPS, random_net, violations
 
 
 def batch_state(model, x, y, eps):

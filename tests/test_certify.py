@@ -144,15 +144,6 @@ def test_milp_lies_between_the_bounds_and_the_best_attack(seed, caps, eps):
         assert logits[y] - np.delete(logits, y).max() <= 1e-7
 
 
-@pytest.fixture(scope="module")
-def small_trained(mnist):
-    """A 784-32-16 net trained for 2 epochs, small enough for the MILP."""
-    (x, y), _ = mnist
-    model = nr.MLP((32, 16), seed=0)
-    nr.train(model, x[:20000], y[:20000], epochs=2, progress=False)
-    return model
-
-
 @pytest.mark.slow
 def test_certified_inputs_are_never_broken_and_crown_beats_ibp_on_a_natural_net(
         mnist, small_trained):
