@@ -84,36 +84,48 @@ def initial_slopes(model: Network, bounds, relax, n_rows: int) -> Slopes:
     return slopes
 
 
-def bound_and_grad(model: Network, C: np.ndarray, const: np.ndarray, relax, slopes: Slopes,
-                   lo: np.ndarray, hi: np.ndarray, grad: bool = True):
-    """The lower bound (N, K) of C . a_last + const over the box [lo, hi] with the given free
-    slopes, and (grad=True) its gradient with respect to each lower and upper slope (lists of
-    (N, K, n_i) arrays, zero where a slope is not free)."""
-    layers = _layers(model)
-    betas = [np.broadcast_to(np.asarray(_beta(a), np.float64), (a_n.shape[-1],))
-             for a, a_n in zip(model.acts, (r[0] for r in relax))]
-    lines = []  # per layer: the lines in use (aL, bL, aU, bU), each (N, K, n_i)
+def _lines(model: Network, relax, slopes: Slopes):
+    """The lines in use per hidden layer, (aL, bL, aU, bU) each (N, K, n_i), and the caps."""
+    betas = [np.broadcast_to(np.asarray(_beta(a), np.float64), (r[0].shape[-1],))
+             for a, r in zip(model.acts, relax)]
+    lines = []
     for i, (aL, bL, aU, bU) in enumerate(relax):
         fl, fu = slopes.free_lower[i], slopes.free_upper[i]
-        capped_b = np.where(np.isfinite(betas[i]), betas[i], 0.0)
+        finite_b = np.where(np.isfinite(betas[i]), betas[i], 0.0)
         lines.append((np.where(fl, slopes.lower[i], aL[:, None, :]),
                       np.where(fl, 0.0, bL[:, None, :]),
                       np.where(fu, slopes.upper[i], aU[:, None, :]),
-                      np.where(fu, capped_b * (1 - slopes.upper[i]), bU[:, None, :])))
-    lam, total = C, const.copy()
-    saved = []
-    for i in range(len(relax) - 1, -1, -1):
+                      np.where(fu, finite_b * (1 - slopes.upper[i]), bU[:, None, :])))
+    return lines, betas
+
+
+def _back(layers, lines, C, const):
+    """Carry C back to the input: (coefficients on x (N, K, D), constant (N, K), and per layer
+    what the gradient needs)."""
+    lam, total, saved = C, const.copy(), []
+    for i in range(len(lines) - 1, -1, -1):
         aL, bL, aU, bU = lines[i]
         pos, neg = np.maximum(lam, 0), np.minimum(lam, 0)
         lam_z = pos * aL + neg * aU
         total += (pos * bL).sum(-1) + (neg * bU).sum(-1) + lam_z @ layers[i][1]
         saved.append((lam > 0, pos, neg))
         lam = lam_z @ layers[i][0].T
+    saved.reverse()  # saved[i]: layer i
+    return lam, total, saved
+
+
+def bound_and_grad(model: Network, C: np.ndarray, const: np.ndarray, relax, slopes: Slopes,
+                   lo: np.ndarray, hi: np.ndarray, grad: bool = True):
+    """The lower bound (N, K) of C . a_last + const over the box [lo, hi] with the given free
+    slopes, and (grad=True) its gradient with respect to each lower and upper slope (lists of
+    (N, K, n_i) arrays, zero where a slope is not free)."""
+    layers = _layers(model)
+    lines, betas = _lines(model, relax, slopes)
+    lam, total, saved = _back(layers, lines, C, const)
     c, r = (lo + hi) / 2, (hi - lo) / 2
     bound = total + np.einsum("nkd,nd->nk", lam, c) - np.einsum("nkd,nd->nk", np.abs(lam), r)
     if not grad:
         return bound, None, None
-    saved.reverse()  # saved[i]: layer i
     g_lam = c[:, None, :] - np.sign(lam) * r[:, None, :]  # d bound / d lam_x
     d_lower, d_upper = [], []
     for i in range(len(relax)):
@@ -126,6 +138,37 @@ def bound_and_grad(model: Network, C: np.ndarray, const: np.ndarray, relax, slop
         aL, bL, aU, bU = lines[i]
         g_lam = np.where(up, g_z * aL + bL, g_z * aU + bU)  # d bound / d lam on a_i
     return bound, d_lower, d_upper
+
+
+def minimisers(model: Network, C: np.ndarray, const: np.ndarray, relax, slopes: Slopes,
+               lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The corner of the box (N, K, D) where each margin's linear lower bound is smallest: the
+    natural candidate for a counterexample (branch and bound checks it by a forward pass)."""
+    lam = _back(_layers(model), _lines(model, relax, slopes)[0], C, const)[0]
+    return np.where(lam > 0, lo[:, None, :], hi[:, None, :])
+
+
+def optimise(model: Network, C: np.ndarray, const: np.ndarray, bounds, relax, lo: np.ndarray,
+             hi: np.ndarray, iters: int, lr: float) -> tuple[np.ndarray, Slopes]:
+    """`iters` steps of projected Adam ascent on the slopes of a batch, from CROWN's: the best
+    bound (N, K) of any iterate, and the last slopes."""
+    slopes = initial_slopes(model, bounds, relax, C.shape[1])
+    best = bound_and_grad(model, C, const, relax, slopes, lo, hi, grad=False)[0]
+    params = slopes.lower + slopes.upper
+    m1 = [np.zeros_like(p) for p in params]
+    m2 = [np.zeros_like(p) for p in params]
+    for t in range(1, iters + 1):
+        bound, d_lo, d_up = bound_and_grad(model, C, const, relax, slopes, lo, hi)
+        best = np.maximum(best, bound)
+        for p, g, a, v in zip(params, d_lo + d_up, m1, m2):  # Adam, ascending
+            a[...] = 0.9 * a + 0.1 * g
+            v[...] = 0.999 * v + 0.001 * g * g
+            p += lr * (a / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-12)
+        slopes.clip()
+    if iters:
+        best = np.maximum(best, bound_and_grad(model, C, const, relax, slopes, lo, hi,
+                                               grad=False)[0])
+    return best, slopes
 
 
 def alpha_crown_margins(model: Network, x: np.ndarray, y: np.ndarray, eps: float,
@@ -148,22 +191,7 @@ def alpha_crown_margins(model: Network, x: np.ndarray, y: np.ndarray, eps: float
         lo, hi = input_box(xs, eps)
         bounds, relax = crown_bounds(model, lo, hi)
         C, const = margin_spec(W_last, b_last, ys)
-        slopes = initial_slopes(model, bounds, relax, C.shape[1])
-        best = bound_and_grad(model, C, const, relax, slopes, lo, hi, grad=False)[0]
-        params = slopes.lower + slopes.upper
-        m1 = [np.zeros_like(p) for p in params]
-        m2 = [np.zeros_like(p) for p in params]
-        for t in range(1, iters + 1):
-            bound, d_lo, d_up = bound_and_grad(model, C, const, relax, slopes, lo, hi)
-            best = np.maximum(best, bound)
-            for p, g, a, v in zip(params, d_lo + d_up, m1, m2):  # Adam, ascending
-                a[...] = 0.9 * a + 0.1 * g
-                v[...] = 0.999 * v + 0.001 * g * g
-                p += lr * (a / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-12)
-            slopes.clip()
-        if iters:
-            best = np.maximum(best, bound_and_grad(model, C, const, relax, slopes, lo, hi,
-                                                   grad=False)[0])
+        best, _ = optimise(model, C, const, bounds, relax, lo, hi, iters, lr)
         out[i : i + chunk] = best
     out[np.arange(len(y)), y] = np.inf
     return out

@@ -210,9 +210,15 @@ def _input_term(lam_z: np.ndarray, W: np.ndarray, lo: np.ndarray, hi: np.ndarray
     return center + radius + slack if upper else center - radius - slack
 
 
-def crown_bounds(model: Network, lo: np.ndarray, hi: np.ndarray):
+def crown_bounds(model: Network, lo: np.ndarray, hi: np.ndarray, clamps=None):
     """CROWN bounds (l, u) of every hidden layer's pre-activation, and the relaxations built on
-    them: ([(l, u) per hidden layer], [(aL, bL, aU, bU) per hidden layer])."""
+    them: ([(l, u) per hidden layer], [(aL, bL, aU, bU) per hidden layer]).
+
+    clamps (branch and bound): per hidden layer a pair (floor, ceiling) of (N, n_i) arrays that
+    restrict each pre-activation to a part of its range (z >= floor, z <= ceiling; -inf and inf
+    leave it free). The bounds are then bounds over the inputs of the box that satisfy every
+    clamp; where a clamp leaves an empty interval, l > u comes back, and the caller must treat
+    that sub-problem as empty."""
     layers = _layers(model)
     betas = [_beta(act) for act in model.acts]
     bounds, relax = [], []
@@ -224,6 +230,12 @@ def crown_bounds(model: Network, lo: np.ndarray, hi: np.ndarray):
             const = np.broadcast_to(b, (len(lo), len(b)))
             l = _backward(W.T, const, k - 1, layers, relax, lo, hi, upper=False)
             u = _backward(W.T, const, k - 1, layers, relax, lo, hi, upper=True)
+        if clamps is not None:
+            floor, ceiling = clamps[k]
+            l, u = np.maximum(l, floor), np.minimum(u, ceiling)
+            bounds.append((l, u))
+            relax.append(relaxation(beta, np.minimum(l, u), u))  # empty: any lines will do
+            continue
         bounds.append((l, u))
         relax.append(relaxation(beta, l, u))
     return bounds, relax
