@@ -108,12 +108,14 @@ def _leaf(model: Network, bounds, betas, clamps, lo, hi, y: int):
 
 
 def branch_and_bound(model: Network, x: np.ndarray, y: int, eps: float,
-                     time_limit: float = 10.0, batch: int = 32, alpha_iters: int = 0,
+                     time_limit: float = 10.0, batch: int = 32, alpha_iters: int = 10,
                      lr: float = 0.1, attack_restarts: int = 2, seed: int = 0) -> BaBResult:
     """Decide whether every point of the box around x (D,) at radius eps keeps class y.
     `batch` sub-problems are bounded at once, each by CROWN followed by `alpha_iters` steps of
-    alpha-CROWN. Returns the verdict, a lower bound on the smallest margin (exact verdicts:
-    its sign is the verdict), the sub-problems bounded, the seconds, and a counterexample."""
+    alpha-CROWN (on the first 20 test inputs of the clean 392-196 net at eps 0.02, 10 s each:
+    16 robust, 2 not, 2 undecided with 10 steps; 15, 2, 3 with none; benchmarks/verify.py).
+    Returns the verdict, a lower bound on the smallest margin (exact verdicts: its sign is the
+    verdict), the sub-problems bounded, the seconds, and a counterexample."""
     t0 = time.perf_counter()
     x2, y2 = check_batch(model, np.asarray(x)[None], np.array([y]))
     eps = check_number(eps, "eps", nonnegative=True)

@@ -41,11 +41,15 @@ def violations(model, x, y, eps, margins_fn, n=10_000) -> int:
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), caps=CAPS, eps=st.floats(0.01, 0.4))
 def test_no_sampled_point_beats_a_certified_bound(seed, caps, eps):
+    """IBP, CROWN and alpha-CROWN (nprelu.alpha_crown: any slope in its range is sound)."""
+    from nprelu.alpha_crown import alpha_crown_margins
+
     model = random_net(seed, caps)
     x = np.random.default_rng(seed).uniform(size=8)
     y = int(model.predict(x[None])[0])
     assert violations(model, x, y, eps, C.ibp_margins) == 0
     assert violations(model, x, y, eps, C.crown_margins) == 0
+    assert violations(model, x, y, eps, alpha_crown_margins) == 0
 
 
 def test_an_unsound_relaxation_is_caught_by_the_sampling_test(monkeypatch):

@@ -1,0 +1,65 @@
+"""Seconds per input and inputs decided, for each way of certifying a dense net, in one run.
+
+    python benchmarks/verify.py [--eps 0.02] [--n 20] [--seconds 10]
+
+On the paper's 784-392-196-10 net (clean training, seed 0, from the model cache; trains it if
+missing), the first n test inputs at radius eps: CROWN, alpha-CROWN (20 steps), branch and
+bound (CROWN or alpha-CROWN bounds, `--seconds` per input) and the MILP warm-started with
+CROWN's bounds (same limit). Every method sees the same inputs; "robust" and "not robust" of
+the last three are exact verdicts, the rest are "unknown" (time limit). Prints a Markdown table for
+benchmarks/RESULTS.md. Ratios, not absolute seconds, carry over (this VM's speed varies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import nprelu as nr
+from nprelu import certify
+from nprelu.alpha_crown import alpha_crown_margins
+from nprelu.branch_and_bound import branch_and_bound
+from nprelu.context import make_context
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--eps", type=float, default=0.02)
+    p.add_argument("--n", type=int, default=20)
+    p.add_argument("--seconds", type=float, default=10.0)
+    a = p.parse_args()
+    ctx = make_context(quick=False, name="bench")
+    model = ctx.model(ctx.spec((392, 196), seed=0))
+    x, y = ctx.test_set()
+    x, y = x[: a.n], y[: a.n]
+    rows = []
+    t = time.perf_counter()
+    crown = certify.crown_margins(model, x, y, a.eps).min(axis=1)
+    rows.append(("CROWN", (crown > 0).sum(), 0, time.perf_counter() - t))
+    t = time.perf_counter()
+    alpha = alpha_crown_margins(model, x, y, a.eps).min(axis=1)
+    rows.append(("alpha-CROWN, 20 steps", (alpha > 0).sum(), 0, time.perf_counter() - t))
+    for name, fn in (("branch and bound, CROWN bounds", lambda i: branch_and_bound(
+            model, x[i], int(y[i]), a.eps, time_limit=a.seconds, alpha_iters=0)),
+                     ("branch and bound, alpha-CROWN bounds (10 steps)", lambda i:
+                      branch_and_bound(model, x[i], int(y[i]), a.eps, time_limit=a.seconds,
+                                       alpha_iters=10)),
+                     ("MILP (HiGHS)", lambda i: certify.milp_margin(
+                         model, x[i], int(y[i]), a.eps, time_limit=a.seconds))):
+        t = time.perf_counter()
+        verdicts = [fn(i).status for i in range(len(x))]
+        rows.append((name, verdicts.count("robust"), verdicts.count("not robust"),
+                     time.perf_counter() - t))
+    print(f"| method (eps {a.eps}, first {a.n} test inputs, limit {a.seconds:g} s) | robust | "
+          "not robust | undecided | s per input |")
+    print("|---|---|---|---|---|")
+    for name, rob, notrob, sec in rows:
+        print(f"| {name} | {rob} | {notrob} | {a.n - rob - notrob} | {sec / a.n:.3f} |")
+    print(f"\nclean accuracy on these inputs: {100 * np.mean(model.predict(x) == y):.0f} %; "
+          f"nprelu {nr.__version__}")
+
+
+if __name__ == "__main__":
+    main()
