@@ -196,6 +196,46 @@ class Network:
             sites[hl - 1].act = CappedReLU(np.inf if beta is None else beta)
         return self
 
+    def with_capped_layer(self, where: str, beta: float) -> Network:
+        """A copy with one capped layer added, initialised so that the net is unchanged
+        wherever the cap is inactive (the paper's future work, its Sec. 9: a layer with a
+        customised ReLU at the beginning, or before the output):
+
+            where="input":  x -> clip(x I, 0, beta) first (a 1x1 convolution with weight 1 for
+                            a convolutional net); unchanged for beta >= 1, as pixels lie in
+                            [0, 1]
+            where="output": a -> clip(a I, 0, beta) between the last hidden layer and the
+                            logits; unchanged where every last hidden output is <= beta (they
+                            are >= 0 already)
+
+        The new layer's weights are ordinary parameters: fine-tuning trains them too."""
+        beta = check_caps({1: beta}, 1)[1]
+        if beta is None:
+            raise ValueError("beta must be a finite cap > 0 (an uncapped identity layer would "
+                             "add nothing)")
+        old = [from_layer_config(layer.config()) for layer in self.layers]
+        if where == "input":
+            if len(self.input_shape) == 1:
+                added = Dense(self.n_in, self.n_in, CappedReLU(beta))
+            else:
+                c = self.input_shape[0]
+                added = Conv2D(c, c, 1, 1, 0, CappedReLU(beta))
+            layers = [added, *old]
+        elif where == "output":
+            width = self.layers[-1].W.shape[0]
+            added = Dense(width, width, CappedReLU(beta))
+            layers = [*old[:-1], added, old[-1]]
+        else:
+            raise ValueError(f"where must be 'input' or 'output', got {where!r}")
+        twin = Network(layers, self.input_shape, self.seed, self.dtype, self.dataset)
+        for src, dst in zip(self.layers, [layer for layer in twin.layers if layer is not added]):
+            for name in src.params:
+                _param(dst, name)[...] = _param(src, name)
+        eye = np.eye(added.W.shape[0] if added.kind == "dense" else added.c_out, dtype=self.dtype)
+        added.W[...] = eye if added.kind == "dense" else eye[:, :, None, None]
+        added.b[...] = 0
+        return twin
+
     # ------------------------------------------------------------------ forward / backward
     def _images(self, x: np.ndarray, check: bool) -> np.ndarray:
         if check:

@@ -252,3 +252,39 @@ def test_every_attack_and_metric_works_on_a_cnn():
     assert maps.shape == x.shape and sums.shape == (3,)
     dist = nr.layer_distances(net, x, nr.fgsm(net, x, y, 0.1))
     assert len(dist) == 2 and all(d["linf"] >= 0 for d in dist)  # two activation sites
+
+
+# --------------------------------------------------------------------------- an added capped layer
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_an_added_capped_layer_leaves_the_net_unchanged_where_its_cap_is_inactive(kind, mnist):
+    """Sec. 9's future work: a capped layer added at the input side or before the output,
+    initialised as the identity. With a cap no activation reaches, the logits are those of the
+    original net bit for bit (x I is exact in floating point); with a small cap they change
+    exactly for the inputs where some activation passes it."""
+    _, (xt, _) = mnist
+    x = xt[:50]
+    net = (nr.MLP((32, 16), seed=0) if kind == "mlp"
+           else nr.Network.cnn(convs=((2, 3),), dense=(8,), seed=0))
+    base = net.logits(x)
+    for where in ("input", "output"):
+        wide = net.with_capped_layer(where, 1e6)
+        assert len(wide.layers) == len(net.layers) + 1 and len(wide.sites) == len(net.sites) + 1
+        assert np.array_equal(wide.logits(x), base)
+    last = net.hidden_outputs(x)[-1]
+    beta = float(np.median(last.max(axis=1)))  # half of the inputs pass it somewhere
+    capped = net.with_capped_layer("output", beta)
+    moved = np.any(capped.logits(x) != base, axis=1)
+    assert np.array_equal(moved, np.any(last > beta, axis=1))
+    assert 0 < moved.sum() < len(x)
+    # the original is untouched, and the new layer trains with the rest (one flat buffer)
+    assert np.array_equal(net.logits(x), base)
+    assert capped.params.size == net.params.size + last.shape[1] ** 2 + last.shape[1]
+
+
+def test_an_added_layer_refuses_a_bad_cap_or_place():
+    net = nr.MLP((8,), seed=0)
+    for beta in (0.0, -1.0, float("nan"), None):
+        with pytest.raises(ValueError, match="beta"):
+            net.with_capped_layer("output", beta)
+    with pytest.raises(ValueError, match="'input' or 'output'"):
+        net.with_capped_layer("middle", 1.0)
