@@ -174,10 +174,12 @@ def ibp_worst_logits(model: Network, x: np.ndarray, y: np.ndarray, eps: float):
     return -margin, (cache, mu, r, diff, A, y)
 
 
-def ibp_backward(model: Network, ibp_cache, dzhat: np.ndarray, grads: np.ndarray) -> None:
+def ibp_backward(model: Network, ibp_cache, dzhat: np.ndarray, grads: np.ndarray,
+                 bound_grads: list | None = None) -> None:
     """Gradient of a loss through `ibp_worst_logits`: given dL/dzhat (N, K), write dL/dparams
     into `grads` (the model's flat layout). Activation derivatives take the flat side at the
-    kinks, as everywhere else."""
+    kinks, as everywhere else. bound_grads (CROWN-IBP): per hidden layer (dL/dl, dL/du) of its
+    pre-activation bounds, from a loss that uses the bounds themselves; added on the way down."""
     cache, mu, r, diff, A, y = ibp_cache
     views = _param_views(model, grads)
     W = model.layers[-1].W
@@ -203,6 +205,8 @@ def ibp_backward(model: Network, ibp_cache, dzhat: np.ndarray, grads: np.ndarray
         act, Wi = model.acts[i], model.layers[i].W
         g_u = (g_mu + g_r) / 2 * act.grad(u)
         g_l = (g_mu - g_r) / 2 * act.grad(l)
+        if bound_grads is not None:
+            g_l, g_u = g_l + bound_grads[i][0], g_u + bound_grads[i][1]
         g_muz, g_rz = g_l + g_u, g_u - g_l
         dW, db = views[i]
         np.matmul(mu_in.T, g_muz, out=dW)

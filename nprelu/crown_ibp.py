@@ -1,0 +1,150 @@
+"""CROWN-IBP (Zhang et al., 2020): certified training with a tighter bound at the same cost.
+
+IBP training (nprelu.objectives.IBPMix) minimises the cross-entropy of the worst-case logits
+that interval bounds give. Its bound is loose, so the net must be very regular to certify
+anything. CROWN-IBP keeps IBP's bounds [l, u] for every hidden layer (one cheap forward pass)
+and replaces only the last step: the margins z_y - z_j are carried back to the input through
+the linear relaxation of every ReLU on its IBP interval, as CROWN does (nprelu.certify):
+
+    lam = C (the last layer folded into the margins), then per hidden layer i, downwards:
+        pos, neg = max(lam, 0), min(lam, 0)
+        lam_z = pos aL + neg aU;  const += neg . bU + lam_z . b_i;  lam = lam_z W_i^T
+    m = const + lam . c - |lam| . r        (c, r: the input box's centre and radius)
+
+with, for a unit whose interval crosses 0 (l < 0 < u), the upper chord aU = u / (u - l),
+bU = -u l / (u - l) and the lower line aL = 1 if u > -l else 0 (a constant: no gradient);
+stable units have aL = aU = 1 (active) or 0 (off). Training minimises CE(-m, y) mixed with
+IBP's: m_mix = beta m + (1 - beta) m_ibp, beta falling from 1 to 0 as eps ramps up.
+
+The gradient is written by hand, in two parts. (1) Through the backward pass itself, with the
+relaxation fixed: the same pass run forward again, g(lam_x) = dL/dm (c - sign(lam_x) r), and
+for each layer dW_i += g(lam_{i-1})^T lam_z_i, db_i += dL/dm . lam_z_i, g(lam_z_i) =
+g(lam_{i-1}) W_i + dL/dm b_i, g(lam_i) = g(lam_z_i) (aL or aU) + dL/dm (0 or bU); at the top,
+C = W_L[:, y] - W_L[:, j]. (2) Through the relaxation's dependence on the IBP bounds:
+    daU/dl = u / (u - l)^2,   daU/du = -l / (u - l)^2,
+    dbU/dl = -u^2 / (u - l)^2, dbU/du = l^2 / (u - l)^2,
+which `ibp_backward` then carries down through interval propagation to every weight.
+Plain ReLU nets (a cap's relaxation has more cases; not yet here).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import CappedReLU
+from .losses import softmax_cross_entropy
+from .network import Network
+from .objectives import At, IBPMix, Step, _param_views, ibp_backward, ibp_worst_logits
+
+
+def _check_relu(model: Network) -> None:
+    for i, act in enumerate(model.acts):
+        if not (isinstance(act, CappedReLU) and not act.capped):
+            raise ValueError(f"CROWN-IBP here handles plain ReLU nets; HL{i + 1} has "
+                             f"{act.name}")
+    if any(layer.kind != "dense" for layer in model.layers):
+        raise ValueError("CROWN-IBP here handles dense nets (MLPs)")
+
+
+def _lines(l: np.ndarray, u: np.ndarray):
+    """The ReLU relaxation on [l, u] (per unit, (N, n)) and its derivatives in l and u:
+    (aL, aU, bU, daU_dl, daU_du, dbU_dl, dbU_du)."""
+    cross = (l < 0) & (u > 0)
+    active = (l >= 0).astype(l.dtype)
+    d = np.where(cross, u - l, 1)
+    aU = np.where(cross, u / d, active)
+    bU = np.where(cross, -u * l / d, 0)
+    aL = np.where(cross, (u > -l).astype(l.dtype), active)
+    d2 = d * d
+    zero = np.zeros_like(l)
+    return (aL, aU, bU, np.where(cross, u / d2, zero), np.where(cross, -l / d2, zero),
+            np.where(cross, -u * u / d2, zero), np.where(cross, l * l / d2, zero))
+
+
+def crown_ibp_margins(model: Network, x: np.ndarray, y: np.ndarray, eps: float):
+    """Lower bounds m (N, K) of z_y - z_j over the eps-box by CROWN-IBP (m_y = 0), in the
+    model's dtype, the IBP worst-case logits zhat = -m_ibp (N, K), and the cache for
+    `crown_ibp_backward`."""
+    _check_relu(model)
+    dt = model.dtype
+    zhat, ibp_cache = ibp_worst_logits(model, x, y, eps)
+    lo = np.clip(x - dt.type(eps), 0, 1).astype(dt)
+    hi = np.clip(x + dt.type(eps), 0, 1).astype(dt)
+    bounds = [(entry[2], entry[3]) for entry in ibp_cache[0]]
+    lines = [_lines(l, u) for l, u in bounds]
+    W_L, b_L = model.layers[-1].W, model.layers[-1].b
+    lam = W_L[:, y].T[:, None, :] - W_L.T[None, :, :]  # (N, K, H): row j is W_y - W_j
+    m = b_L[y][:, None] - b_L[None, :]
+    saved = [None] * len(lines)
+    for i in range(len(lines) - 1, -1, -1):
+        aL, aU, bU = lines[i][:3]
+        pos, neg = np.maximum(lam, 0), np.minimum(lam, 0)
+        lam_z = pos * aL[:, None, :] + neg * aU[:, None, :]
+        m = m + (neg * bU[:, None, :]).sum(-1) + lam_z @ model.layers[i].b
+        saved[i] = (lam > 0, neg, lam_z)
+        lam = lam_z @ model.layers[i].W.T
+    c, r = (lo + hi) / 2, (hi - lo) / 2
+    m = m + np.einsum("nkd,nd->nk", lam, c) - np.einsum("nkd,nd->nk", np.abs(lam), r)
+    return m, zhat, (ibp_cache, lines, saved, lam, c, r, y)
+
+
+def crown_ibp_backward(model: Network, cache, dm: np.ndarray, dzhat: np.ndarray,
+                       grads: np.ndarray) -> None:
+    """Write into `grads` (the model's flat layout) the gradient of a loss that uses the
+    CROWN-IBP margins m and the IBP worst-case logits zhat, given dL/dm and dL/dzhat (N, K)."""
+    ibp_cache, lines, saved, lam_x, c, r, y = cache
+    direct = np.zeros_like(grads)
+    views = _param_views(model, direct)
+    g_m = dm[..., None]
+    G = g_m * (c[:, None, :] - np.sign(lam_x) * r[:, None, :])  # dL/d(coefficients on x)
+    bound_grads = []
+    for i, layer in enumerate(model.layers[:-1]):
+        up, neg, lam_z = saved[i]
+        aL, aU, bU, daU_dl, daU_du, dbU_dl, dbU_du = lines[i]
+        dW, db = views[i]
+        dW += G.reshape(-1, G.shape[-1]).T @ lam_z.reshape(-1, lam_z.shape[-1])
+        db += (g_m * lam_z).sum(axis=(0, 1))
+        Gz = G @ layer.W + g_m * layer.b  # dL/dlam_z_i
+        g_aU = (Gz * neg).sum(axis=1)
+        g_bU = (g_m * neg).sum(axis=1)
+        bound_grads.append((g_aU * daU_dl + g_bU * dbU_dl, g_aU * daU_du + g_bU * dbU_du))
+        G = np.where(up, Gz * aL[:, None, :], Gz * aU[:, None, :] + g_m * bU[:, None, :])
+    # the top: lam = C, C[n, j] = W_L[:, y_n] - W_L[:, j]; const = b_L[y_n] - b_L[j]
+    dW, db = views[-1]
+    np.add.at(dW.T, y, G.sum(axis=1))
+    dW -= G.sum(axis=0).T
+    np.add.at(db, y, dm.sum(axis=1))
+    db -= dm.sum(axis=0)
+    ibp_backward(model, ibp_cache, dzhat, grads, bound_grads)
+    grads += direct
+
+
+class CrownIBPMix(IBPMix):
+    """kappa CE(z(x), y) + (1 - kappa) CE(-m_mix, y), m_mix = beta m_CROWN-IBP + (1 - beta)
+    m_IBP over the eps_t-ball: IBPMix's schedule for eps_t and kappa, and beta falling from 1 to
+    0 while eps_t ramps up (Zhang et al., 2020)."""
+
+    def __call__(self, model: Network, xb: np.ndarray, yb: np.ndarray, at: At) -> Step:
+        eps_t, kappa = self.schedule(at)
+        loss, logits = model.loss_and_param_grads(xb, yb, check=False)
+        if kappa >= 1:
+            return Step(loss, logits, 0)
+        if self.grads is None or self.grads.shape != model.grads.shape:
+            self.grads = np.zeros_like(model.grads)
+        beta = 1 - eps_t / self.eps if self.eps else 1.0
+        m, zhat, cache = crown_ibp_margins(model, xb, yb, eps_t)
+        mix = beta * m - (1 - beta) * zhat
+        bound_loss, d_neg = softmax_cross_entropy(-mix, yb)  # d_neg = dL/d(-mix)
+        d_mix = -d_neg * model.dtype.type(1.0 / len(yb))
+        crown_ibp_backward(model, cache, model.dtype.type(beta) * d_mix,
+                           -model.dtype.type(1 - beta) * d_mix, self.grads)
+        model.grads *= model.dtype.type(kappa)
+        model.grads += model.dtype.type(1 - kappa) * self.grads
+        others = (mix > 0) | (np.arange(mix.shape[1]) == yb[:, None])
+        return Step(kappa * loss + (1 - kappa) * float(bound_loss.mean()), logits,
+                    int(others.all(axis=1).sum()))
+
+    def describe(self, at: At) -> str:
+        eps_t, kappa = self.schedule(at)
+        beta = 1 - eps_t / self.eps if self.eps else 1.0
+        return f", eps {eps_t:.3f}, kappa {kappa:.2f}, beta {beta:.2f}"
