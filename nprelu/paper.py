@@ -118,8 +118,8 @@ class Settings:
     drelu_cnn_n_train: int = 60000
     drelu_cnn_epochs: int = 3
     drelu_cnn_cap_lr: float = 0.3  # 300x Adam's: the caps fall from 100 within one epoch
-    drelu_cnn_samples: int = 200  # of their 1000 test images
-    drelu_cnn_sound_samples: int = 50
+    drelu_cnn_samples: int = 100  # of their 1000 test images
+    drelu_cnn_sound_samples: int = 40
     drelu_cnn_restarts: int = 1
     drelu_cnn_square_queries: int = 1000
 

@@ -39,6 +39,7 @@ CHAPTERS = {
     "ch9": ("ch9_audit", "Beyond the paper — robust, or masked?"),
     "ch10": ("ch10_certified", "Beyond the paper — certified bounds and AutoAttack"),
     "ch11": ("ch11_drelu", "Beyond the paper — D-ReLU, the learned cap"),
+    "ch11c": ("ch11_drelu_cnn", "Beyond the paper — D-ReLU in a convolutional net"),
 }
 
 FIGURES = [
@@ -63,6 +64,7 @@ FIGURES = [
     ("ch11_cap_histogram", "D-ReLU — where the learned caps end up"),
     ("ch11_protocols", "D-ReLU — their protocol against a sound one"),
     ("ch11_sandwich", "D-ReLU — certified vs worst case per λ"),
+    ("ch11c_cnn", "D-ReLU's shallow CNN on MNIST and Fashion-MNIST, both protocols"),
 ]
 
 

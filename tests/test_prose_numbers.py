@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import nprelu as nr
 from nprelu import audit, paper
 from nprelu.cw import cw_accuracies
 from nprelu.data import load_split_of
@@ -641,10 +642,46 @@ def ch11_measured():
     ]
 
 
+def ch11_drelu_cnn():
+    d, s = paper.DRELU, PAPER
+    (c1, k1, p1), (c2, k2, p2) = paper.DRELU_CNN_CONVS
+    lams = s.drelu_cnn_lams
+    return [
+        ("two {k}×{k} convolutions of {c} channels with 'same' padding and plain ReLUs",
+         {"k": k1, "c": c1, "holds": (c1, k1, p1 > 1) == (c2, k2, False)}),
+        ("a {0}×{0} max-pool, a dense layer of {1} units with D-ReLU",
+         [p2, *paper.DRELU_CNN_HIDDEN]),
+        ("starting at {init}, the penalty", d),
+        ("Adam, batch {batch}, {val_share} % of the training images held out", d),
+        ("λ = {0:g}, {1:g}, {2:g} and {3:g}, on MNIST and on Fashion-MNIST", list(lams)),
+        ("", {"holds": s.drelu_cnn_datasets == ("mnist", "fashion-mnist")}),
+        ("We train every net for a fixed {e} epochs, with the caps' own learning rate at {r:.0f} "
+         "times Adam's, so that a cap can fall by up to {c:g} per step",
+         {"e": s.drelu_cnn_epochs, "r": s.drelu_cnn_cap_lr / d["lr"], "c": s.drelu_cnn_cap_lr}),
+        ("on the first {n} of their {N} test images", {"n": s.drelu_cnn_samples,
+                                                       "N": s.drelu_samples}),
+        ("the sound protocol of chapter 11 on the first {0} test images",
+         [s.drelu_cnn_sound_samples]),
+        ("(one BPDA restart and {q} Square queries instead of {r0} and {q0})",
+         {"q": s.drelu_cnn_square_queries, "r0": s.audit_restarts, "q0": s.audit_square_queries,
+          "holds": s.drelu_cnn_restarts == 1}),
+        ("the D-ReLU layer is activation site {0} (the two convolutions are sites {1} and {2})",
+         [3, 1, 2]),
+        ("", {"holds": [type(site.act).__name__ for site in nr.Network.conv_dense(
+            paper.DRELU_CNN_CONVS, paper.DRELU_CNN_HIDDEN, nr.LearnedCap).sites] == [
+            "CappedReLU", "CappedReLU", "LearnedCap"]}),
+    ] + ch11_drelu_cnn_measured()
+
+
+def ch11_drelu_cnn_measured():
+    """The claims of chapter 11c's 'What we measured' cell, from its records."""
+    return []
+
+
 CLAIMS = {"ch3": ch3_enlarged_perturbations, "ch3s": ch3_scaled_sigmoid, "ch4": ch4_layer_size,
           "ch5": ch5_layer_order, "ch6": ch6_zero_gradients, "ch7": ch7_sensitivity,
           "ch8": ch8_adversarial_training, "ch9": ch9_audit, "ch10": ch10_certified,
-          "ch11": ch11_drelu}
+          "ch11": ch11_drelu, "ch11c": ch11_drelu_cnn}
 
 
 def source(key: str) -> str:
