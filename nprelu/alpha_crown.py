@@ -148,6 +148,18 @@ def minimisers(model: Network, C: np.ndarray, const: np.ndarray, relax, slopes: 
     return np.where(lam > 0, lo[:, None, :], hi[:, None, :])
 
 
+def intercept_scores(model: Network, C: np.ndarray, const: np.ndarray, relax,
+                     slopes: Slopes) -> list[np.ndarray]:
+    """Per hidden layer (N, n_i): how far each unit's lines pull the bound down, summed over the
+    margins, -sum_k (pos_k bL + neg_k bU), at least 0 (the intercept term of the bound that the
+    unit is responsible for; BaBSR's idea, Bunel et al. 2020). Branch and bound splits the unit
+    with the largest score first."""
+    lines = _lines(model, relax, slopes)[0]
+    saved = _back(_layers(model), lines, C, const)[2]
+    return [np.maximum(0.0, -((pos * bL).sum(axis=1) + (neg * bU).sum(axis=1)))
+            for (_, pos, neg), (_, bL, _, bU) in zip(saved, lines)]
+
+
 def optimise(model: Network, C: np.ndarray, const: np.ndarray, bounds, relax, lo: np.ndarray,
              hi: np.ndarray, iters: int, lr: float) -> tuple[np.ndarray, Slopes]:
     """`iters` steps of projected Adam ascent on the slopes of a batch, from CROWN's: the best

@@ -22,6 +22,7 @@ def test_branch_and_bound_agrees_with_the_milp(seed, caps, eps):
     exact = C.milp_margin(model, x, y, eps, time_limit=20)
     res = branch_and_bound(model, x, y, eps, time_limit=20)
     assert exact.status in ("robust", "not robust") and res.status == exact.status
+    assert branch_and_bound(model, x, y, eps, time_limit=20, split="gap").status == res.status
     if res.status == "robust":
         assert 0 < res.lower <= exact.margin + 1e-6  # a lower bound (HiGHS solves to ~1e-7)
         assert sampled_margins(model, x, y, eps, n=2000).min() > 0
@@ -55,6 +56,8 @@ def test_branch_and_bound_stops_at_its_time_limit_and_refuses_what_it_cannot_do(
     assert res.status == "unknown" and res.lower < 0 and res.witness is None
     with pytest.raises(ValueError, match="time_limit"):
         branch_and_bound(model, x, y, 0.05, time_limit=0)
+    with pytest.raises(ValueError, match="split must be"):
+        branch_and_bound(model, x, y, 0.05, split="random")
     cnn = nr.Network.cnn(convs=((2, 3),), dense=(4,), seed=0)
     with pytest.raises(ValueError, match="dense nets"):
         branch_and_bound(cnn, np.zeros(784), 0, 0.1)
