@@ -12,11 +12,12 @@ counterexample, the input is robust: the verdict is exact, not a bound.
 
     queue <- [the whole box]
     repeat until the queue is empty (robust), a counterexample (not robust) or the time limit:
-        bound a batch of the sub-problems with the lowest bounds (CROWN, optionally alpha-CROWN,
+        bound a batch of the sub-problems with the lowest bounds (CROWN, then alpha-CROWN steps,
             with every pre-activation clamped to its side of each split made so far)
         check the corner of the box that minimises each linear bound: misclassified? stop
-        drop the verified and the empty ones; split each other at its unit with the widest
-            chord gap (u - k)(k - l) / (u - l), and queue both halves
+        drop the verified and the empty ones; split each other at the crossing unit whose
+            lines cost the bound most (their intercepts), and queue both halves
+        a sub-problem with no crossing unit left is linear: a linear program decides it
 
 Before the search, margin PGD with random restarts looks for a counterexample (most
 non-robust inputs are found there at once). Dense (capped) ReLU nets.
