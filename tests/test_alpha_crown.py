@@ -103,6 +103,7 @@ def test_the_optimised_slope_reaches_the_exact_minimum_crown_misses():
     assert A.alpha_crown_margins(model, x, y, 0.5, iters=0)[0, 1] == pytest.approx(-1.0)
 
 
+@pytest.mark.slow
 def test_alpha_crown_lies_between_crown_and_the_exact_minimum_on_a_trained_net(
         mnist, small_trained):
     """On a trained 784-32-16 net: CROWN <= alpha-CROWN (tighter on most inputs) <= the exact
