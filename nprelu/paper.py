@@ -140,8 +140,8 @@ class Settings:
                        drelu_patience=2, drelu_faithful_lams=(0.1,), drelu_samples=100,
                        drelu_sound_samples=50, drelu_cw_samples=5,
                        drelu_cnn_lams=(0, 0.1), drelu_cnn_datasets=("mnist",),
-                       drelu_cnn_n_train=2000, drelu_cnn_epochs=1, drelu_cnn_samples=10,
-                       drelu_cnn_sound_samples=4, drelu_cnn_square_queries=100)
+                       drelu_cnn_n_train=1000, drelu_cnn_epochs=1, drelu_cnn_samples=6,
+                       drelu_cnn_sound_samples=3, drelu_cnn_square_queries=100)
         else:
             base = cls()
         chosen = {k: v for k, v in overrides.items() if v is not None}
