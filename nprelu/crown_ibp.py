@@ -34,7 +34,7 @@ import numpy as np
 from .activations import CappedReLU
 from .losses import softmax_cross_entropy
 from .network import Network
-from .objectives import At, IBPMix, Step, _param_views, ibp_backward, ibp_worst_logits
+from .objectives import At, IBPMix, _param_views, ibp_backward, ibp_worst_logits
 
 
 def _check_relu(model: Network) -> None:
@@ -124,13 +124,8 @@ class CrownIBPMix(IBPMix):
     m_IBP over the eps_t-ball: IBPMix's schedule for eps_t and kappa, and beta falling from 1 to
     0 while eps_t ramps up (Zhang et al., 2020)."""
 
-    def __call__(self, model: Network, xb: np.ndarray, yb: np.ndarray, at: At) -> Step:
-        eps_t, kappa = self.schedule(at)
-        loss, logits = model.loss_and_param_grads(xb, yb, check=False)
-        if kappa >= 1:
-            return Step(loss, logits, 0)
-        if self.grads is None or self.grads.shape != model.grads.shape:
-            self.grads = np.zeros_like(model.grads)
+    def bound_step(self, model: Network, xb: np.ndarray, yb: np.ndarray, eps_t: float
+                   ) -> tuple[float, int]:
         beta = 1 - eps_t / self.eps if self.eps else 1.0
         m, zhat, cache = crown_ibp_margins(model, xb, yb, eps_t)
         mix = beta * m - (1 - beta) * zhat
@@ -138,11 +133,8 @@ class CrownIBPMix(IBPMix):
         d_mix = -d_neg * model.dtype.type(1.0 / len(yb))
         crown_ibp_backward(model, cache, model.dtype.type(beta) * d_mix,
                            -model.dtype.type(1 - beta) * d_mix, self.grads)
-        model.grads *= model.dtype.type(kappa)
-        model.grads += model.dtype.type(1 - kappa) * self.grads
         others = (mix > 0) | (np.arange(mix.shape[1]) == yb[:, None])
-        return Step(kappa * loss + (1 - kappa) * float(bound_loss.mean()), logits,
-                    int(others.all(axis=1).sum()))
+        return float(bound_loss.mean()), int(others.all(axis=1).sum())
 
     def describe(self, at: At) -> str:
         eps_t, kappa = self.schedule(at)

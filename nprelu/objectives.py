@@ -97,15 +97,21 @@ class IBPMix:
             return Step(loss, logits, 0)
         if self.grads is None or self.grads.shape != model.grads.shape:
             self.grads = np.zeros_like(model.grads)
+        bound_loss, certified = self.bound_step(model, xb, yb, eps_t)
+        model.grads *= model.dtype.type(kappa)
+        model.grads += model.dtype.type(1 - kappa) * self.grads
+        return Step(kappa * loss + (1 - kappa) * bound_loss, logits, certified)
+
+    def bound_step(self, model: Network, xb: np.ndarray, yb: np.ndarray, eps_t: float
+                   ) -> tuple[float, int]:
+        """The bound's cross-entropy (mean over the batch) with its gradient in self.grads,
+        and the inputs whose bound certifies them: here IBP's worst-case logits."""
         zhat, cache = ibp_worst_logits(model, xb, yb, eps_t)
         ibp_loss, dz = softmax_cross_entropy(zhat, yb)
         dz *= model.dtype.type(1.0 / len(yb))
         ibp_backward(model, cache, dz, self.grads)
-        model.grads *= model.dtype.type(kappa)
-        model.grads += model.dtype.type(1 - kappa) * self.grads
         others_below = (zhat < 0) | (np.arange(zhat.shape[1]) == yb[:, None])
-        certified = int(others_below.all(axis=1).sum())  # zhat_y is always 0
-        return Step(kappa * loss + (1 - kappa) * float(ibp_loss.mean()), logits, certified)
+        return float(ibp_loss.mean()), int(others_below.all(axis=1).sum())  # zhat_y is 0
 
     def describe(self, at: At) -> str:
         eps_t, kappa = self.schedule(at)
