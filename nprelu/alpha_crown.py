@@ -85,18 +85,20 @@ def initial_slopes(model: Network, bounds, relax, n_rows: int) -> Slopes:
 
 
 def _lines(model: Network, relax, slopes: Slopes):
-    """The lines in use per hidden layer, (aL, bL, aU, bU) each (N, K, n_i), and the caps."""
+    """The lines in use per hidden layer, (aL, bL, aU, bU) each (N, K, n_i), and each layer's
+    caps (n_i,) with an infinite cap (a plain ReLU) as 0: the upper free line's intercept is
+    beta (1 - s), and a plain ReLU has no upper free line."""
     betas = [np.broadcast_to(np.asarray(_beta(a), np.float64), (r[0].shape[-1],))
              for a, r in zip(model.acts, relax)]
+    finite = [np.where(np.isfinite(b), b, 0.0) for b in betas]
     lines = []
     for i, (aL, bL, aU, bU) in enumerate(relax):
         fl, fu = slopes.free_lower[i], slopes.free_upper[i]
-        finite_b = np.where(np.isfinite(betas[i]), betas[i], 0.0)
         lines.append((np.where(fl, slopes.lower[i], aL[:, None, :]),
                       np.where(fl, 0.0, bL[:, None, :]),
                       np.where(fu, slopes.upper[i], aU[:, None, :]),
-                      np.where(fu, finite_b * (1 - slopes.upper[i]), bU[:, None, :])))
-    return lines, betas
+                      np.where(fu, finite[i] * (1 - slopes.upper[i]), bU[:, None, :])))
+    return lines, finite
 
 
 def _back(layers, lines, C, const):
@@ -132,7 +134,7 @@ def bound_and_grad(model: Network, C: np.ndarray, const: np.ndarray, relax, slop
         W, b = layers[i]
         g_z = b + g_lam @ W  # d bound / d lam_z_i
         up, pos, neg = saved[i]
-        beta = np.where(np.isfinite(betas[i]), betas[i], 0.0)
+        beta = betas[i]
         d_lower.append(np.where(slopes.free_lower[i], g_z * pos, 0.0))
         d_upper.append(np.where(slopes.free_upper[i], (g_z - beta) * neg, 0.0))
         aL, bL, aU, bU = lines[i]
@@ -140,24 +142,20 @@ def bound_and_grad(model: Network, C: np.ndarray, const: np.ndarray, relax, slop
     return bound, d_lower, d_upper
 
 
-def minimisers(model: Network, C: np.ndarray, const: np.ndarray, relax, slopes: Slopes,
-               lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """The corner of the box (N, K, D) where each margin's linear lower bound is smallest: the
-    natural candidate for a counterexample (branch and bound checks it by a forward pass)."""
-    lam = _back(_layers(model), _lines(model, relax, slopes)[0], C, const)[0]
-    return np.where(lam > 0, lo[:, None, :], hi[:, None, :])
-
-
-def intercept_scores(model: Network, C: np.ndarray, const: np.ndarray, relax,
-                     slopes: Slopes) -> list[np.ndarray]:
-    """Per hidden layer (N, n_i): how far each unit's lines pull the bound down, summed over the
-    margins, -sum_k (pos_k bL + neg_k bU), at least 0 (the intercept term of the bound that the
-    unit is responsible for; BaBSR's idea, Bunel et al. 2020). Branch and bound splits the unit
-    with the largest score first."""
+def corners_and_scores(model: Network, C: np.ndarray, const: np.ndarray, relax,
+                       slopes: Slopes, lo: np.ndarray, hi: np.ndarray):
+    """From one backward pass, what branch and bound needs besides the bound:
+    - the corner of the box (N, K, D) where each margin's linear lower bound is smallest, the
+      natural candidate for a counterexample (checked by a forward pass);
+    - per hidden layer (N, n_i), how far each unit's lines pull the bound down, summed over the
+      margins, -sum_k (pos_k bL + neg_k bU), at least 0 (the intercept term the unit is
+      responsible for; BaBSR's idea, Bunel et al. 2020): the unit to split first."""
     lines = _lines(model, relax, slopes)[0]
-    saved = _back(_layers(model), lines, C, const)[2]
-    return [np.maximum(0.0, -((pos * bL).sum(axis=1) + (neg * bU).sum(axis=1)))
-            for (_, pos, neg), (_, bL, _, bU) in zip(saved, lines)]
+    lam, _, saved = _back(_layers(model), lines, C, const)
+    corners = np.where(lam > 0, lo[:, None, :], hi[:, None, :])
+    scores = [np.maximum(0.0, -((pos * bL).sum(axis=1) + (neg * bU).sum(axis=1)))
+              for (_, pos, neg), (_, bL, _, bU) in zip(saved, lines)]
+    return corners, scores
 
 
 def optimise(model: Network, C: np.ndarray, const: np.ndarray, bounds, relax, lo: np.ndarray,

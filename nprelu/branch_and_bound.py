@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .alpha_crown import intercept_scores, minimisers, optimise
+from .alpha_crown import corners_and_scores, optimise
 from .audit import pgd_adaptive
 from .certify import _beta, _dense_stack, _layers, crown_bounds, input_box, margin_spec
 from .checks import check_batch, check_count, check_number
@@ -164,18 +164,19 @@ def branch_and_bound(model: Network, x: np.ndarray, y: int, eps: float,
         best[:, y] = np.inf
         lower = best.min(axis=1)
         open_ = ~empty & (lower <= 0)
-        if open_.any():  # the corners that minimise the open margins: a counterexample?
-            pts = minimisers(model, C, const, relax, slopes, LO, HI)[open_]
-            pts = pts.reshape(-1, pts.shape[-1]).astype(model.dtype)
-            wrong = np.flatnonzero(model.predict(pts) != y)
-            if len(wrong):
-                return BaBResult("not robust", -np.inf, bounded, time.perf_counter() - t0,
-                                 pts[wrong[0]].copy())
         done = ~empty & ~open_
         if done.any():
             done_lower = min(done_lower, float(lower[done].min()))
-        scores = (intercept_scores(model, C, const, relax, slopes) if split == "intercept"
-                  else None)
+        if not open_.any():
+            continue
+        corners, scores = corners_and_scores(model, C, const, relax, slopes, LO, HI)
+        pts = corners[open_].reshape(-1, corners.shape[-1]).astype(model.dtype)
+        wrong = np.flatnonzero(model.predict(pts) != y)  # a corner the net misclassifies?
+        if len(wrong):
+            return BaBResult("not robust", -np.inf, bounded, time.perf_counter() - t0,
+                             pts[wrong[0]].copy())
+        if split == "gap":
+            scores = None
         for k in np.flatnonzero(open_):
             where = _split([(l[k], u[k]) for l, u in bounds], betas,
                            None if scores is None else [sc[k] for sc in scores])

@@ -231,13 +231,10 @@ def crown_bounds(model: Network, lo: np.ndarray, hi: np.ndarray, clamps=None):
             l = _backward(W.T, const, k - 1, layers, relax, lo, hi, upper=False)
             u = _backward(W.T, const, k - 1, layers, relax, lo, hi, upper=True)
         if clamps is not None:
-            floor, ceiling = clamps[k]
-            l, u = np.maximum(l, floor), np.minimum(u, ceiling)
-            bounds.append((l, u))
-            relax.append(relaxation(beta, np.minimum(l, u), u))  # empty: any lines will do
-            continue
+            l, u = np.maximum(l, clamps[k][0]), np.minimum(u, clamps[k][1])
         bounds.append((l, u))
-        relax.append(relaxation(beta, l, u))
+        # an empty interval (l > u, clamps only) gets the lines of the point u: any will do
+        relax.append(relaxation(beta, l if clamps is None else np.minimum(l, u), u))
     return bounds, relax
 
 

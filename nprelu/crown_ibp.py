@@ -66,10 +66,8 @@ def crown_ibp_margins(model: Network, x: np.ndarray, y: np.ndarray, eps: float):
     model's dtype, the IBP worst-case logits zhat = -m_ibp (N, K), and the cache for
     `crown_ibp_backward`."""
     _check_relu(model)
-    dt = model.dtype
     zhat, ibp_cache = ibp_worst_logits(model, x, y, eps)
-    lo = np.clip(x - dt.type(eps), 0, 1).astype(dt)
-    hi = np.clip(x + dt.type(eps), 0, 1).astype(dt)
+    c, r = ibp_cache[0][0][:2]  # the input box's centre and radius, as IBP propagated them
     bounds = [(entry[2], entry[3]) for entry in ibp_cache[0]]
     lines = [_lines(l, u) for l, u in bounds]
     W_L, b_L = model.layers[-1].W, model.layers[-1].b
@@ -83,7 +81,6 @@ def crown_ibp_margins(model: Network, x: np.ndarray, y: np.ndarray, eps: float):
         m = m + (neg * bU[:, None, :]).sum(-1) + lam_z @ model.layers[i].b
         saved[i] = (lam > 0, neg, lam_z)
         lam = lam_z @ model.layers[i].W.T
-    c, r = (lo + hi) / 2, (hi - lo) / 2
     m = m + np.einsum("nkd,nd->nk", lam, c) - np.einsum("nkd,nd->nk", np.abs(lam), r)
     return m, zhat, (ibp_cache, lines, saved, lam, c, r, y)
 

@@ -231,8 +231,8 @@ class Network:
         for src, dst in zip(self.layers, [layer for layer in twin.layers if layer is not added]):
             for name in src.params:
                 _param(dst, name)[...] = _param(src, name)
-        eye = np.eye(added.W.shape[0] if added.kind == "dense" else added.c_out, dtype=self.dtype)
-        added.W[...] = eye if added.kind == "dense" else eye[:, :, None, None]
+        # the identity: (n, n) for a dense layer, (c, c, 1, 1) for a 1x1 convolution
+        added.W[...] = np.eye(added.W.shape[0], dtype=self.dtype).reshape(added.W.shape)
         added.b[...] = 0
         return twin
 

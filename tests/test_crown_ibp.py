@@ -1,6 +1,7 @@
 """CROWN-IBP: its bound is sound and, on one hidden layer, equals CROWN's; its hand-written
 gradient (through the backward pass and through the relaxation's dependence on the IBP bounds)
-matches float64 finite differences, with a negative control; training with it certifies."""
+matches float64 finite differences, with a negative control (that training with it certifies
+is tested beside IBP training, in test_ibp_training)."""
 
 import numpy as np
 import pytest
@@ -90,18 +91,3 @@ def test_crown_ibp_refuses_capped_nets():
     model = nr.MLP((6,), caps={1: 0.5}, n_in=8, n_out=4, seed=0)
     with pytest.raises(ValueError, match="plain ReLU"):
         CI.crown_ibp_margins(model, np.zeros((1, 8), np.float32), np.array([0]), 0.1)
-
-
-@pytest.mark.slow
-def test_crown_ibp_training_makes_certificates_hold(mnist):
-    (x, y), (xt, yt) = mnist
-    x, y, xs, ys = x[:6000], y[:6000], xt[:300], yt[:300]
-    plain = nr.MLP((64,), seed=0)
-    nr.train(plain, x, y, epochs=4, batch_size=50, progress=False)
-    model = nr.MLP((64,), seed=0)
-    nr.train(model, x, y, epochs=4, batch_size=50, progress=False,
-             objective=CI.CrownIBPMix(0.1, warmup=1, ramp=2, kappa_end=0.5))
-    before = C.certify(plain, xs, ys, 0.05).certified.mean()
-    after = C.certify(model, xs, ys, 0.05).certified.mean()
-    assert after > before + 0.3, (before, after)
-    assert nr.accuracy(model, xs, ys) > 0.8

@@ -1,4 +1,5 @@
-"""IBP training: its hand-written gradient, its schedule, and that it does what it is for."""
+"""IBP training: its hand-written gradient, its schedule, and that it (and CROWN-IBP, whose
+gradient is checked in test_crown_ibp) does what it is for."""
 
 import numpy as np
 import pytest
@@ -47,15 +48,27 @@ def test_schedule_warms_up_then_ramps_eps():
     assert all(a <= b for a, b in zip(h["eps"], h["eps"][1:]))
 
 
+def _ibp_trained(model, x, y):
+    ibp_train(model, x, y, eps=0.1, epochs=4, batch_size=50, warmup=1, ramp=2, progress=False)
+
+
+def _crown_ibp_trained(model, x, y):
+    from nprelu.crown_ibp import CrownIBPMix
+
+    nr.train(model, x, y, epochs=4, batch_size=50, progress=False,
+             objective=CrownIBPMix(0.1, warmup=1, ramp=2, kappa_end=0.5))
+
+
 @pytest.mark.slow
-def test_ibp_training_makes_certificates_hold(mnist):
+@pytest.mark.parametrize("certified_training", [_ibp_trained, _crown_ibp_trained],
+                         ids=["ibp", "crown_ibp"])
+def test_certified_training_makes_certificates_hold(mnist, certified_training):
     (x, y), (xt, yt) = mnist
     x, y, xs, ys = x[:6000], y[:6000], xt[:300], yt[:300]
     plain = nr.MLP((64,), seed=0)
     nr.train(plain, x, y, epochs=4, batch_size=50, progress=False)
     certified = nr.MLP((64,), seed=0)
-    ibp_train(certified, x, y, eps=0.1, epochs=4, batch_size=50, warmup=1, ramp=2,
-              progress=False)
+    certified_training(certified, x, y)
     before = C.certify(plain, xs, ys, 0.05).certified.mean()
     after = C.certify(certified, xs, ys, 0.05).certified.mean()
     assert after > before + 0.3, (before, after)
