@@ -604,8 +604,8 @@ def milp_margin(model: Network, x: np.ndarray, y: int, eps: float, time_limit: f
             continue
         left = time_limit - (time.perf_counter() - t0)
         value, ok, x_sol = program.minimise(int(y), int(j), max(left, 0.0))
-        if value is not None and value < best:
-            best, witness = value, x_sol
+        if value is not None and value < best:  # the solver's point, back into the box (HiGHS
+            best, witness = value, np.clip(x_sol, lo[0], hi[0])  # may leave it by ~1e-6)
         if not ok:
             finished = False
             break

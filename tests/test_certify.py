@@ -148,6 +148,20 @@ def test_milp_lies_between_the_bounds_and_the_best_attack(seed, caps, eps):
         assert logits[y] - np.delete(logits, y).max() <= 1e-7
 
 
+def test_milp_counterexample_lies_inside_the_box_exactly():
+    # HiGHS returns its point to its feasibility tolerance: here (found by hypothesis) 8.7e-7
+    # outside the box; milp_margin must hand back a point of the box that still breaks the net
+    model = random_net(7593, {2: 0.3})
+    x = np.random.default_rng(7593).uniform(size=8)
+    y = int(model.predict(x[None])[0])
+    res = C.milp_margin(model, x, y, 0.0273, time_limit=60)
+    assert res.status == "not robust"
+    lo, hi = C.input_box(x[None], 0.0273)
+    assert np.all(res.witness >= lo[0]) and np.all(res.witness <= hi[0])
+    logits = model.copy(np.float64).logits(res.witness[None])[0]
+    assert logits[y] - np.delete(logits, y).max() <= 1e-9
+
+
 @pytest.mark.slow
 def test_certified_inputs_are_never_broken_and_crown_beats_ibp_on_a_natural_net(
         mnist, small_trained):
