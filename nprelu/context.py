@@ -119,7 +119,7 @@ class Context:
             return self.models([spec])[spec]
         model = self._cached(spec)
         if model is None:
-            base = self.model(spec.clean) if spec.adv else None  # Sec. 8 fine-tunes a clean net
+            base = self.model(spec.base) if spec.base else None  # e.g. Sec. 8's clean net
             x, y = load_split_of(spec.dataset, "train")
             t0 = time.perf_counter()
             model = fit(spec, x, y, base)
@@ -271,7 +271,7 @@ class Context:
             if model is not None:
                 ex.models[key] = ex.put((model, 0.0))
                 return ex.models[key]
-            base = self._model_future(spec.clean) if spec.adv else None
+            base = self._model_future(spec.base) if spec.base else None
             base_model = ex.submit(model_of, base) if base is not None else None
             if spec.dataset not in ex.train_data:
                 ex.train_data[spec.dataset] = tuple(ex.put(a) for a in

@@ -38,7 +38,8 @@ CODE_VERSION = 1
 # Spec fields added after the first models were cached: part of a model's key only when they
 # differ from their defaults, so the keys of the models made before them stay valid.
 ADDED_LATER = ("ibp_eps", "ibp_warmup", "ibp_ramp", "ibp_kappa", "lr_drops", "dataset",
-               "learned_caps", "cap_lam", "patience", "cap_lr", "convs", "conv_init")
+               "learned_caps", "cap_lam", "patience", "cap_lr", "convs", "conv_init", "added",
+               "added_beta", "added_epochs")
 _LOG_LOCK = threading.Lock()
 
 
@@ -173,7 +174,8 @@ class Store:
         if seconds is not None:
             line = json.dumps({"key": model_key(spec), "label": spec.label(),
                                "hidden": list(spec.hidden), "adv": spec.adv,
-                               "epochs": spec.adv_epochs if spec.adv else spec.epochs,
+                               "epochs": (spec.added_epochs if spec.added else
+                                          spec.adv_epochs if spec.adv else spec.epochs),
                                "seconds": round(seconds, 2), "date": time.strftime("%F %T")})
             with _LOG_LOCK, open(self.cache / "training_log.jsonl", "a") as f:
                 f.write(line + "\n")

@@ -313,11 +313,25 @@ class Spec:
     # layers; conv_init "glorot" or "he" (Keras' he_uniform, D-ReLU's shallow CNN)
     convs: tuple = ()
     conv_init: str = "glorot"
+    # A capped layer added to the trained model of the same spec without it (ch12; the
+    # paper's future work): Network.with_capped_layer(added, added_beta), "input" or "output",
+    # then added_epochs clean epochs
+    added: str = ""
+    added_beta: float = 0.0
+    added_epochs: int = 0
 
     @property
     def clean(self) -> Spec:
         """The spec of the clean-trained model an adversarial spec starts from."""
         return replace(self, adv=None, adv_epochs=0)
+
+    @property
+    def base(self) -> Spec | None:
+        """The spec of the trained model this one starts from: the net without the added
+        layer, else (adversarial spec) the clean-trained net; None for a net trained afresh."""
+        if self.added:
+            return replace(self, added="", added_beta=0.0, added_epochs=0)
+        return self.clean if self.adv else None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -327,6 +341,9 @@ class Spec:
         arch = "-".join([*(f"c{ch}k{k}" + (f"p{p}" if p > 1 else "") for ch, k, p in self.convs),
                          *map(str, self.hidden)])
         adv = f" {self.adv.upper()}-trained" if self.adv else ""
+        if self.added:
+            adv += (f" + capped layer at the {self.added} (beta {self.added_beta:g}, "
+                    f"{self.added_epochs} epochs)")
         act = "" if self.activation == "relu" else f" {self.activation}(c={self.c:g})"
         ibp = f" IBP-trained (eps {self.ibp_eps:g})" if self.ibp_eps else ""
         data = "" if self.dataset == "mnist" else f" on {self.dataset}"
@@ -338,17 +355,22 @@ class Spec:
 
 def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
         progress: bool = True) -> Network:
-    """Follow `spec`: train a new model on x[:n_train], or (adversarial spec) fine-tune a copy
-    of `base`, the trained model of spec.clean. Returns the trained model; `base` is untouched.
-    An early-stopped recipe (spec.patience > 0) leaves its history on model.history.
-    Runs with spec.blas_threads BLAS threads."""
+    """Follow `spec`: train a new model on x[:n_train], or fine-tune a copy of `base`, the
+    trained model of spec.base (an added capped layer, or adversarial training). Returns the
+    trained model; `base` is untouched. An early-stopped recipe (spec.patience > 0) leaves its
+    history on model.history. Runs with spec.blas_threads BLAS threads."""
     from threadpoolctl import threadpool_limits
 
     x, y = x[: spec.n_train], y[: spec.n_train]
+    if spec.base is not None and base is None:
+        raise ValueError(f"{spec.label()}: this recipe starts from the trained model of "
+                         f"{spec.base.label()}; pass it as base")
     with threadpool_limits(spec.blas_threads):
-        if spec.adv:
-            if base is None:
-                raise ValueError(f"{spec.label()}: adversarial fine-tuning needs the clean model")
+        if spec.added:
+            model = base.with_capped_layer(spec.added, spec.added_beta)
+            train(model, x, y, epochs=spec.added_epochs, batch_size=spec.batch_size,
+                  lr=spec.lr, seed=spec.seed + 2, progress=progress, desc=spec.label())
+        elif spec.adv:
             model = base.copy()
             adversarial_finetune(model, x, y, spec.adv, eps=spec.adv_eps, epochs=spec.adv_epochs,
                                  batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed,
@@ -383,9 +405,12 @@ def _fresh_model(spec: Spec) -> Network:
     """The untrained net of `spec`: the MLP of the paper, or with learned caps on every hidden
     dense layer (D-ReLU's dense net: Glorot-uniform weights as in Keras, caps starting at 100),
     after the convolutions of spec.convs if any (D-ReLU's shallow CNN)."""
-    if spec.convs and not spec.learned_caps:
-        raise ValueError(f"{spec.label()}: a convolutional spec is D-ReLU's shallow CNN and "
-                         "needs learned_caps=True; build other CNNs with Network.cnn")
+    if spec.convs and not spec.learned_caps:  # caps by activation site, convolutions first
+        if spec.activation != "relu":
+            raise ValueError(f"{spec.label()}: a convolutional net here has (capped) ReLUs; "
+                             "leave activation at relu")
+        return Network.conv_dense(spec.convs, spec.hidden, init=spec.conv_init, seed=spec.seed,
+                                  dataset=spec.dataset).set_caps(dict(spec.caps))
     if not spec.learned_caps:
         return MLP(spec.hidden, dict(spec.caps), spec.activation, spec.c, seed=spec.seed,
                    dataset=spec.dataset)

@@ -332,8 +332,6 @@ def test_a_cnn_drelu_spec_penalises_the_dense_caps_and_survives_the_store(tmp_pa
     assert model_key(spec) != model_key(Spec((8,), learned_caps=True, cap_lam=1e-3,
                                              patience=2, epochs=1, batch_size=128,
                                              n_train=640, cap_lr=0.05))
-    with pytest.raises(ValueError, match="needs learned_caps=True"):
-        fit(Spec((8,), convs=((2, 3, 2),), epochs=1, n_train=100), x, y, progress=False)
 
 
 def test_their_protocol_on_a_masked_net_gives_the_known_answers(mnist):

@@ -25,11 +25,14 @@ def test_spec_key_changes_with_every_field():
                   Spec((392, 196), ((2, 0.1),), blas_threads=2),
                   Spec((392, 196), ((2, 0.1),), dataset="fashion-mnist"),
                   Spec((392, 196), ((2, 0.1),), convs=((32, 3, 1),)),
-                  Spec((392, 196), ((2, 0.1),), convs=((32, 3, 1),), conv_init="he")):
+                  Spec((392, 196), ((2, 0.1),), convs=((32, 3, 1),), conv_init="he"),
+                  Spec((392, 196), ((2, 0.1),), added="output", added_beta=0.1)):
         assert model_key(a) != model_key(other)
     # a field added later keeps the keys of the models made before it, at its default
     assert model_key(Spec((392, 196), ((2, 0.1),), dataset="mnist")) == model_key(a)
     assert model_key(Spec((392, 196), ((2, 0.1),), convs=(), conv_init="glorot")) == model_key(a)
+    assert model_key(Spec((392, 196), ((2, 0.1),), added="", added_beta=0.0,
+                          added_epochs=0)) == model_key(a)
 
 
 def test_paper_settings_are_the_defaults():

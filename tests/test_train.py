@@ -1,7 +1,10 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 import nprelu as nr
+from nprelu.train import Spec, fit
 
 
 def _toy(seed=0, n=200):
@@ -111,3 +114,46 @@ def test_a_penalised_learned_cap_falls_during_training():
     nr.train(net, x, y, epochs=20, batch_size=16, lr=0.05, penalties=[CapPenalty(1.0, 1)],
              progress=False)
     assert net.layers[0].act.m.max() < 4.0  # Adam moves each cap by about lr per step
+
+
+def test_a_fixed_cap_cnn_spec_is_network_cnn_with_its_caps(mnist):
+    """Without learned caps, a convolutional spec builds the same net as Network.cnn (same
+    seed, same weights) with spec.caps by activation site, convolutions first; fit trains it
+    and a Sec. 8 spec fine-tunes it."""
+    (x, y), _ = mnist
+    spec = Spec((8,), caps=((1, 0.5), (3, 0.1)), convs=((2, 3, 2), (3, 3, 2)), epochs=0,
+                n_train=64)
+    fresh = fit(spec, x, y, progress=False)
+    twin = nr.Network.cnn(convs=((2, 3), (3, 3)), dense=(8,), caps={1: 0.5, 3: 0.1}, seed=0)
+    assert np.array_equal(fresh.params, twin.params)
+    assert [float(site.act.beta) for site in fresh.sites] == [0.5, np.inf, 0.1]
+    trained = fit(replace(spec, epochs=1), x, y, progress=False)
+    assert not np.array_equal(trained.params, fresh.params)
+    tuned = fit(replace(spec, epochs=1, adv="fgsm", adv_epochs=1), x, y, base=trained,
+                progress=False)
+    assert not np.array_equal(tuned.params, trained.params)
+    with pytest.raises(ValueError, match="leave activation at relu"):
+        fit(replace(spec, activation="sigmoid"), x, y, progress=False)
+
+
+def test_an_added_layer_spec_starts_from_the_trained_net_without_it(mnist):
+    """Spec(added=...) = the trained net of the same spec without the layer, then
+    with_capped_layer, then added_epochs clean epochs; its key differs, and fit refuses to run
+    it without that net."""
+    from nprelu.store import model_key
+
+    (x, y), _ = mnist
+    plain = Spec((16,), epochs=1, n_train=256)
+    added = replace(plain, added="output", added_beta=0.5, added_epochs=1)
+    assert added.base == plain and plain.base is None
+    assert replace(plain, adv="pgd", adv_epochs=1).base == replace(plain, adv=None)
+    assert model_key(added) != model_key(plain)
+    assert "capped layer at the output (beta 0.5, 1 epochs)" in added.label()
+    trained = fit(plain, x, y, progress=False)
+    untrained = fit(replace(added, added_epochs=0), x, y, base=trained, progress=False)
+    assert np.array_equal(untrained.params, trained.with_capped_layer("output", 0.5).params)
+    tuned = fit(added, x, y, base=trained, progress=False)
+    assert len(tuned.layers) == len(trained.layers) + 1
+    assert not np.array_equal(tuned.params, untrained.params)
+    with pytest.raises(ValueError, match="pass it as base"):
+        fit(added, x, y, progress=False)
