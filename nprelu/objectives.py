@@ -24,6 +24,7 @@ import numpy as np
 
 from . import kernels
 from .activations import LearnedCap
+from .certify import _dense_stack
 from .checks import check_count, check_number
 from .losses import softmax_cross_entropy
 from .network import Network
@@ -155,21 +156,26 @@ def ibp_worst_logits(model: Network, x: np.ndarray, y: np.ndarray, eps: float):
     the margins. Returns (zhat (N, K), cache for `ibp_backward`).
 
     Each layer maps the box's centre mu and radius r: mu -> mu W + b, r -> r |W|, then the
-    activation's values at both ends. For the margins, z_y - z_j of the centre is a difference
-    of ordinary logits, and the radius term r . |W_y - W_j| uses a small table over class pairs
-    A[h, y, j] = |W[h, y] - W[h, j]| (one matrix product for the whole batch)."""
+    activation's values at both ends (a convolution the same on its unfolded patches; a
+    max-pool takes the largest lower and the largest upper end of each window). For the
+    margins, z_y - z_j of the centre is a difference of ordinary logits, and the radius term
+    r . |W_y - W_j| uses a small table over class pairs A[h, y, j] = |W[h, y] - W[h, j]| (one
+    matrix product for the whole batch). The last layer must be dense, without activation."""
     dt = model.dtype
     lo = np.clip(x - dt.type(eps), 0, 1).astype(dt)
     hi = np.clip(x + dt.type(eps), 0, 1).astype(dt)
     mu, r = (hi + lo) / 2, (hi - lo) / 2
     cache = []
-    for layer, act in zip(model.layers[:-1], model.acts):
-        absW = np.abs(layer.W)
-        mu_z, r_z = mu @ layer.W + layer.b, r @ absW
-        l, u = mu_z - r_z, mu_z + r_z
-        a_l, a_u = act.fn(l), act.fn(u)
-        cache.append((mu, r, l, u, absW))
-        mu, r = (a_u + a_l) / 2, (a_u - a_l) / 2
+    if _dense_stack(model):  # the paper's MLPs: every layer dense with its activation
+        for layer, act in zip(model.layers[:-1], model.acts):
+            absW = np.abs(layer.W)
+            mu_z, r_z = mu @ layer.W + layer.b, r @ absW
+            l, u = mu_z - r_z, mu_z + r_z
+            a_l, a_u = act.fn(l), act.fn(u)
+            cache.append((mu, r, l, u, absW))
+            mu, r = (a_u + a_l) / 2, (a_u - a_l) / 2
+    else:
+        mu, r = _interval_forward(model, mu, r, cache)
     W, b = model.layers[-1].W, model.layers[-1].b
     n, k = len(y), W.shape[1]
     diff = W[:, :, None] - W[:, None, :]  # (H, K, K): W_y - W_j
@@ -178,6 +184,66 @@ def ibp_worst_logits(model: Network, x: np.ndarray, y: np.ndarray, eps: float):
     spread = (r @ A.reshape(len(W), k * k)).reshape(n, k, k)[np.arange(n), y]  # (N, K)
     margin = z_mu[np.arange(n), y][:, None] - z_mu - spread
     return -margin, (cache, mu, r, diff, A, y)
+
+
+def _from_rows(z: np.ndarray, shape: tuple) -> np.ndarray:
+    """A layer's output rows back to samples: a convolution's (N OH OW, C_out) rows to
+    (N, C_out, OH, OW); a dense layer's (N, out) as they are."""
+    if len(shape) == 2:
+        return z
+    n, c, oh, ow = shape
+    return np.ascontiguousarray(z.reshape(n, oh, ow, c).transpose(0, 3, 1, 2))
+
+
+def _to_rows(g: np.ndarray) -> np.ndarray:
+    """The transpose of `_from_rows`: (N, C, OH, OW) -> (N OH OW, C); (N, out) unchanged."""
+    if g.ndim == 2:
+        return g
+    return np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(-1, g.shape[1])
+
+
+def _affine_rows(layer, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A dense or convolutional layer as one product P @ W2 (+ b): the rows P of its input x
+    (x itself; a convolution's unfolded patches (N OH OW, C k k)) and W2 (in, out), a view of W
+    (for a convolution W reshaped to (C_out, C k k) and transposed)."""
+    if layer.kind == "dense":
+        return x, layer.W
+    cols, _, _ = layer._cols(np.ascontiguousarray(x))
+    return cols.T, layer.W.reshape(layer.c_out, -1).T
+
+
+def _interval_forward(model: Network, mu: np.ndarray, r: np.ndarray, cache: list):
+    """IBP through any layers but the last (dense, convolution, max-pool, flatten), in the
+    model's dtype: the centre and radius of the last hidden output, flattened. Appends what
+    `_interval_backward` needs to `cache`, one entry per layer."""
+    if any(act.params for act in model.acts):
+        raise ValueError("IBP training through convolutions takes fixed caps only (a learned "
+                         "cap's gradient is not written here); use a dense net for D-ReLU")
+    shape = (len(mu), *model.input_shape)  # inputs come flattened, (N, C H W)
+    mu, r = mu.reshape(shape), r.reshape(shape)
+    for layer in model.layers[:-1]:
+        if layer.kind in ("dense", "conv2d"):
+            P_mu, W2 = _affine_rows(layer, mu)
+            P_r, _ = _affine_rows(layer, r)
+            absW2 = np.abs(W2)
+            mu_z, r_z = P_mu @ W2 + layer.b, P_r @ absW2
+            l, u = mu_z - r_z, mu_z + r_z
+            act = layer.act
+            a_l, a_u = (act.fn(l), act.fn(u)) if act is not None else (l, u)
+            cache.append((layer, mu.shape, P_mu, P_r, l, u, W2, absW2))
+            out = (len(mu), *layer.out_shape(mu.shape[1:]))
+            mu, r = _from_rows((a_u + a_l) / 2, out), _from_rows((a_u - a_l) / 2, out)
+        elif layer.kind == "maxpool2d":  # monotone: the window's largest lower and upper end
+            lo, (shape, arg_lo) = layer.forward(mu - r)
+            hi, (_, arg_hi) = layer.forward(mu + r)
+            cache.append((layer, shape, arg_lo, arg_hi))
+            mu, r = (hi + lo) / 2, (hi - lo) / 2
+        elif layer.kind == "flatten":
+            cache.append((layer, mu.shape))
+            mu, r = mu.reshape(len(mu), -1), r.reshape(len(r), -1)
+        else:
+            raise ValueError(f"IBP training does not handle a {layer.kind} layer here")
+    return mu, r
 
 
 def ibp_backward(model: Network, ibp_cache, dzhat: np.ndarray, grads: np.ndarray,
@@ -206,6 +272,11 @@ def ibp_backward(model: Network, ibp_cache, dzhat: np.ndarray, grads: np.ndarray
     g_r = spread_grad @ A.reshape(H, k * k).T
     dA = (r.T @ spread_grad).reshape(H, k, k) * np.sign(diff)
     dW += dA.sum(axis=2) - dA.sum(axis=1)
+    if not _dense_stack(model):
+        if bound_grads is not None:
+            raise ValueError("CROWN-IBP's bound gradients take a dense net")
+        _interval_backward(model, cache, g_mu, g_r, grads)
+        return
     for i in range(len(cache) - 1, -1, -1):
         mu_in, r_in, l, u, absW = cache[i]
         act, Wi = model.acts[i], model.layers[i].W
@@ -222,11 +293,56 @@ def ibp_backward(model: Network, ibp_cache, dzhat: np.ndarray, grads: np.ndarray
             g_mu, g_r = g_muz @ Wi.T, g_rz @ absW.T
 
 
+def _interval_backward(model: Network, cache: list, g_mu: np.ndarray, g_r: np.ndarray,
+                       grads: np.ndarray) -> None:
+    """`ibp_backward` below the last layer, for any layers `_interval_forward` went through:
+    from dL/d(centre) and dL/d(radius) of the last hidden output, write dL/dparams into
+    `grads`. Per affine layer (z = P W2 + b on the rows P of its input):
+        l = mu_z - r_z, u = mu_z + r_z,  mu_z = P_mu W2 + b,  r_z = P_r |W2|
+    so dW2 = P_mu^T dmu_z + sign(W2) * (P_r^T dr_z), db = sum dmu_z, and the input's centre
+    and radius get dmu_z W2^T and dr_z |W2|^T (a convolution's through col2im). Activation
+    derivatives take the flat side at the kinks; a max-pool sends each window's gradient to
+    the lower or upper end it took."""
+    for entry in reversed(cache):
+        layer = entry[0]
+        if layer.kind == "flatten":
+            g_mu, g_r = g_mu.reshape(entry[1]), g_r.reshape(entry[1])
+        elif layer.kind == "maxpool2d":
+            _, shape, arg_lo, arg_hi = entry
+            g_lo, g_hi = g_mu / 2 - g_r / 2, g_mu / 2 + g_r / 2
+            g_lo = layer.backward((shape, arg_lo), g_lo)
+            g_hi = layer.backward((shape, arg_hi), g_hi)
+            g_mu, g_r = g_lo + g_hi, g_hi - g_lo
+        else:
+            _, in_shape, P_mu, P_r, l, u, W2, absW2 = entry
+            g_u, g_l = (g_mu + g_r) / 2, (g_mu - g_r) / 2
+            g_u, g_l = _to_rows(g_u), _to_rows(g_l)
+            if layer.act is not None:
+                g_u, g_l = g_u * layer.act.grad(u), g_l * layer.act.grad(l)
+            g_muz, g_rz = g_l + g_u, g_u - g_l
+            at = model.slice_of(layer.W)
+            dW2 = grads[at].reshape(layer.W.shape)
+            dW2 = dW2 if layer.kind == "dense" else dW2.reshape(layer.c_out, -1).T
+            dW2[...] = P_mu.T @ g_muz + np.sign(W2) * (P_r.T @ g_rz)
+            grads[model.slice_of(layer.b)] = g_muz.sum(axis=0)
+            if layer is model.layers[0]:
+                return
+            g_mu, g_r = _rows_back(layer, g_muz @ W2.T, in_shape), \
+                _rows_back(layer, g_rz @ absW2.T, in_shape)
+
+
+def _rows_back(layer, g_rows: np.ndarray, in_shape: tuple) -> np.ndarray:
+    """The gradient of a layer's input rows (`_affine_rows`) back on its input: the same for a
+    dense layer; for a convolution each patch's gradient added back onto its pixels."""
+    if layer.kind == "dense":
+        return g_rows
+    dx = np.empty(in_shape, g_rows.dtype)
+    kernels.col2im(np.ascontiguousarray(g_rows.T), layer.k, layer.stride, layer.pad, dx)
+    return dx
+
+
 def _param_views(model: Network, flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(W, b) views of a flat array laid out like model.params."""
-    out, at = [], 0
-    for layer in model.layers:
-        i, o = layer.W.shape
-        out.append((flat[at : at + i * o].reshape(i, o), flat[at + i * o : at + i * o + o]))
-        at += i * o + o
-    return out
+    """(W, b) views of a flat array laid out like model.params, one per layer that has them
+    (a dense net: every layer)."""
+    return [(flat[model.slice_of(layer.W)].reshape(layer.W.shape),
+             flat[model.slice_of(layer.b)]) for layer in model.layers if "W" in layer.params]

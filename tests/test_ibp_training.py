@@ -38,6 +38,88 @@ def test_ibp_loss_gradient_matches_finite_differences(seed, caps, eps):
     assert rel_err(grads, num) < 1e-6
 
 
+def _small_cnn(seed, caps):
+    """conv 2 x 3x3 (pad 1) -> max-pool 2 -> flatten -> dense 5 -> 3 logits, on 1 x 6 x 6
+    inputs, float64, weights drawn large enough that every kink case occurs."""
+    net = nr.Network([nr.Conv2D(1, 2, 3, 1, 1, nr.CappedReLU(caps.get(1, np.inf))),
+                      nr.MaxPool2D(2), nr.Flatten(),
+                      nr.Dense(18, 5, nr.CappedReLU(caps.get(2, np.inf))), nr.Dense(5, 3)],
+                     (1, 6, 6), seed=seed, dtype=np.float64)
+    net.params[...] = np.random.default_rng(seed).normal(size=net.params.shape) * 0.7
+    return net
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 1000), caps=st.sampled_from([{}, {1: 0.4}, {1: 0.5, 2: 0.3}]),
+       eps=st.floats(0.01, 0.3))
+def test_ibp_loss_gradient_through_a_convolution_and_pooling(seed, caps, eps):
+    """The same check through Conv2D, MaxPool2D and Flatten (the general path): the worst-case
+    logits equal certification's IBP margins, the gradient equals float64 finite differences."""
+    model = _small_cnn(seed, caps)
+    rng = np.random.default_rng(seed)
+    x, y = rng.uniform(size=(3, 36)), rng.integers(0, 3, 3)
+    zhat, cache = O.ibp_worst_logits(model, x, y, eps)
+    bound = C.ibp_margins(model, x, y, eps)
+    bound[np.arange(3), y] = 0
+    np.testing.assert_allclose(zhat, -bound, atol=1e-10)
+    for entry in cache[0]:  # no interval end on a kink, no tie in a pooling window
+        if entry[0].kind in ("dense", "conv2d"):
+            ends = np.concatenate([entry[4].ravel(), entry[5].ravel()])
+            beta = getattr(entry[0].act, "beta", np.inf)
+            assume(np.min(np.abs(ends)) > 1e-5 and np.min(np.abs(ends - beta)) > 1e-5)
+    _, dz = softmax_cross_entropy(zhat, y)
+    grads = np.full_like(model.params, np.nan)  # every entry must be written
+    O.ibp_backward(model, cache, dz, grads)
+    num = numeric_grad(lambda: float(softmax_cross_entropy(
+        O.ibp_worst_logits(model, x, y, eps)[0], y)[0].sum()), model.params, h=1e-6)
+    assert rel_err(grads, num) < 1e-5
+
+
+def test_the_general_ibp_path_gives_the_dense_path_on_a_dense_net():
+    """_interval_forward/_interval_backward (written for any layers) on an MLP: the same
+    worst-case logits and gradient as the dense fast path, to rounding."""
+    model = nr.MLP((6, 5), caps={2: 0.4}, n_in=8, n_out=4, seed=3, dtype=np.float64)
+    rng = np.random.default_rng(3)
+    model.params[...] = rng.normal(size=model.params.shape) * 0.8
+    x, y = rng.uniform(size=(4, 8)), rng.integers(0, 4, 4)
+    zhat, cache = O.ibp_worst_logits(model, x, y, 0.1)
+    _, dz = softmax_cross_entropy(zhat, y)
+    fast = np.zeros_like(model.params)
+    O.ibp_backward(model, cache, dz, fast)
+    general_cache = []
+    mu, r = O._interval_forward(model, (np.clip(x + 0.1, 0, 1) + np.clip(x - 0.1, 0, 1)) / 2,
+                                (np.clip(x + 0.1, 0, 1) - np.clip(x - 0.1, 0, 1)) / 2,
+                                general_cache)
+    np.testing.assert_allclose(mu, cache[1], atol=1e-12)
+    np.testing.assert_allclose(r, cache[2], atol=1e-12)
+    general = np.zeros_like(model.params)
+    last = slice(model.slice_of(model.layers[-1].W).start, None)
+    general[last] = fast[last]  # the last layer's part is shared by both paths
+    g_mu, g_r = _last_layer_input_grads(model, cache, dz)
+    O._interval_backward(model, general_cache, g_mu, g_r, general)
+    np.testing.assert_allclose(general, fast, atol=1e-12)
+
+
+def _last_layer_input_grads(model, cache, dz):
+    """dL/dmu and dL/dr of the last hidden output (what ibp_backward passes down), by running
+    ibp_backward on a net whose hidden layers are then thrown away: recomputed here in full."""
+    _, mu, r, diff, A, y = cache
+    W = model.layers[-1].W
+    n, k = len(y), W.shape[1]
+    g_z = dz.copy()
+    g_z[np.arange(n), y] -= dz.sum(axis=1)
+    spread_grad = np.zeros((n, k * k))
+    spread_grad[np.arange(n)[:, None], y[:, None] * k + np.arange(k)] = dz
+    return g_z @ W.T, spread_grad @ A.reshape(len(W), k * k).T
+
+
+def test_ibp_training_of_a_cnn_refuses_learned_caps():
+    net = nr.Network([nr.Conv2D(1, 2, 3, 1, 1, nr.CappedReLU()), nr.Flatten(),
+                      nr.Dense(72, 4, nr.LearnedCap(4)), nr.Dense(4, 3)], (1, 6, 6), seed=0)
+    with pytest.raises(ValueError, match="fixed caps only"):
+        O.ibp_worst_logits(net, np.zeros((1, 36), np.float32), np.array([0]), 0.1)
+
+
 def test_schedule_warms_up_then_ramps_eps():
     rng = np.random.default_rng(0)
     x, y = rng.uniform(size=(200, 10)).astype(np.float32), rng.integers(0, 3, 200)
