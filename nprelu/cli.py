@@ -289,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(p)
     p.add_argument("--only", default=None, metavar="ch4,ch8",
                    help="run only these chapters: ch3 ch3s ch4 ch5 ch6 ch7 ch8 ch9 ch10 ch11 "
-                        "ch11c (default: all)")
+                        "ch11c ch12 (default: all)")
     p.add_argument("--workers", type=positive_int, default=None, metavar="N",
                    help="run on a Dask LocalCluster of N worker processes, every chapter at "
                         "once (needs the cluster extra; default: serial, in this process)")

@@ -100,9 +100,9 @@ class Context:
         settings.adv_epochs. Keyword arguments set any other Spec field (epochs included)."""
         s = self.settings
         caps = tuple(sorted((int(h), float(b)) for h, b in (caps or {}).items()))
-        kw = {"epochs": s.epochs, "dataset": self.dataset, "n_train": s.n_train, **kw}
-        spec = Spec(tuple(hidden), caps, seed=seed, adv=adv,
-                    adv_epochs=s.adv_epochs if adv else 0, blas_threads=self.blas_threads, **kw)
+        kw = {"epochs": s.epochs, "dataset": self.dataset, "n_train": s.n_train,
+              "adv_epochs": s.adv_epochs if adv else 0, **kw}
+        spec = Spec(tuple(hidden), caps, seed=seed, adv=adv, blas_threads=self.blas_threads, **kw)
         if self.executor.trains_ahead and self.allow_training:
             # On a cluster, start training as soon as a chapter writes a recipe down, so that
             # every model of every chapter is queued from the start.

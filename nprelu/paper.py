@@ -72,6 +72,18 @@ DRELU_CNN_HIDDEN = (256,)
 DRELU_CNN_READ_OFF = {"clean": 99, "pgd_lam0": 17, "pgd_lam1e-3": 95, "attacks_from_0.1": 98,
                       "cw": 16, "mean_cap": {1e-3: 0.09, 0.1: 0.02, 1: 0.008}}
 
+# Chapter 12 (the paper's conclusion, Sec. 9): the small CNN, Network.cnn's default: two 5x5
+# 'same' convolutions of 16 and 32 channels, each followed by a 2x2 max-pool, Dense(128), the
+# logits. Activation sites: 1 and 2 the convolutions, 3 the dense layer.
+CNN_CONVS = ((16, 5, 2), (32, 5, 2))
+CNN_HIDDEN = (128,)
+CNN_CAP_SETS = {"conv1": (1,), "conv2": (2,), "dense": (3,), "all": (1, 2, 3)}
+# Published points for a 784-1024-10 MLP on Fashion-MNIST at eps 0.1 (Croce et al., 2019, as
+# issue #25 quotes them): (clean %, robust % under attack, or certified % for the last)
+FASHION_PUBLISHED = {"standard training": (90.5, 0.0), "PGD training": (88.3, 70.5),
+                     "LP-certified training (certified)": (78.7, 67.2)}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything that differs between the paper's settings and a quick smoke run."""
@@ -126,6 +138,21 @@ class Settings:
     drelu_cnn_sound_samples: int = 40
     drelu_cnn_restarts: int = 1
     drelu_cnn_square_queries: int = 1000
+    # ch12 (the paper's conclusion): a CNN epoch costs ~10x the MLP's, so a short budget for
+    # every net (CNN and, for a fair comparison, the MLP beside it) and evaluation on fewer
+    # inputs; CW with fewer steps
+    ch12_datasets: tuple = ("mnist", "fashion-mnist")
+    ch12_n_train: int = 60000
+    ch12_epochs: int = 3  # clean training, every net of the trainability study
+    ch12_adv_epochs: int = 1  # FGSM / PGD fine-tuning of the CNNs (Sec. 8: ten)
+    ch12_n_test: int = 10000  # clean, FGSM, PGD and the trainability study on the test set
+    ch12_samples: int = 100  # attack ensemble and certificates on the first 100 test inputs
+    ch12_cw_samples: int = 100
+    ch12_cw_steps: int = 1000
+    ch12_cw_binary_steps: int = 5
+    ch12_ibp_epochs: int = 10
+    ch12_added_betas: tuple = (1.0, 0.1, 0.01)
+    ch12_added_epochs: int = 1
 
     @classmethod
     def make(cls, quick: bool, **overrides) -> Settings:
@@ -145,7 +172,10 @@ class Settings:
                        drelu_sound_samples=50, drelu_cw_samples=5,
                        drelu_cnn_lams=(0, 0.1), drelu_cnn_datasets=("mnist",),
                        drelu_cnn_n_train=1000, drelu_cnn_epochs=1, drelu_cnn_samples=6,
-                       drelu_cnn_sound_samples=3, drelu_cnn_square_queries=100)
+                       drelu_cnn_sound_samples=3, drelu_cnn_square_queries=100,
+                       ch12_datasets=("mnist",), ch12_n_train=200, ch12_n_test=100, ch12_epochs=1,
+                       ch12_samples=2, ch12_cw_samples=2, ch12_cw_steps=20,
+                       ch12_cw_binary_steps=2, ch12_ibp_epochs=1, ch12_added_betas=(0.1,))
         else:
             base = cls()
         chosen = {k: v for k, v in overrides.items() if v is not None}

@@ -40,6 +40,7 @@ CHAPTERS = {
     "ch10": ("ch10_certified", "Beyond the paper — certified bounds and AutoAttack"),
     "ch11": ("ch11_drelu", "Beyond the paper — D-ReLU, the learned cap"),
     "ch11c": ("ch11_drelu_cnn", "Beyond the paper — D-ReLU in a convolutional net"),
+    "ch12": ("ch12_conclusion", "Beyond the paper — the paper's conclusion, tested"),
 }
 
 FIGURES = [
@@ -65,7 +66,14 @@ FIGURES = [
     ("ch11_protocols", "D-ReLU — their protocol against a sound one"),
     ("ch11_sandwich", "D-ReLU — certified vs worst case per λ"),
     ("ch11c_cnn", "D-ReLU's shallow CNN on MNIST and Fashion-MNIST, both protocols"),
+    ("ch12_trainability", "Caps in a CNN's convolutions: Fig. 2's experiment beside the MLP"),
+    ("ch12_cnn_table1", "Table 1 for a CNN: PGD, worst case and certified"),
+    ("ch12_added_layer", "A capped layer added to a trained net"),
+    ("ch12_datasets", "Table 1's MLPs on MNIST and Fashion-MNIST"),
 ]
+# Figures drawn from the committed three-seed runs (results/seeds, results/fashion-mnist) at full
+# settings only: a quick run has no such runs of its own to draw
+FROM_SEED_RUNS = ("ch12_datasets",)
 
 
 def chapter_path(key: str) -> Path:
