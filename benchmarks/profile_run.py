@@ -34,11 +34,24 @@ RECORD_KINDS = [  # (name prefix, what it is)
     ("cert_", "Ch. 10: IBP and CROWN certificates at 6 eps"),
     ("apgd_curve_", "Ch. 10: APGD-CE/DLR (BPDA) over 6 eps"),
     ("milp_", "Ch. 10: MILP on the undecided inputs"),
+    ("drelu_cnn_theirs_", "Ch. 11c: their protocol on the shallow CNN"),
+    ("drelu_cnn_ensemble_", "Ch. 11c: the attack ensemble on the shallow CNN"),
+    ("drelu_cnn_cert_", "Ch. 11c: IBP and CROWN on the shallow CNN"),
+    ("drelu_", "Ch. 11: D-ReLU records (both protocols, certificates)"),
+    ("ch12_train_", "Ch. 12: clean accuracy and live units of the trainability nets"),
+    ("ch12_linf_", "Ch. 12: clean, FGSM, PGD-10 on the test set (+ zero-grad. share)"),
+    ("ch12_cw_", "Ch. 12: CW-L2 (fewer steps) on the first inputs"),
+    ("ch12_ensemble_", "Ch. 12: the attack ensemble at eps 0.1"),
+    ("ch12_cert_", "Ch. 12: IBP and CROWN certificates at eps 0.1"),
 ]
 
 
 def training_kind(entry: dict) -> str:
-    arch = "-".join(map(str, entry["hidden"]))
+    """A kind of training, by the model's label (its first word is the architecture, e.g.
+    '392-196' or 'c16k5p2-c32k5p2-128'; Spec.label)."""
+    arch = entry["label"].split()[0]
+    if "capped layer" in entry["label"]:
+        return f"training: a capped layer added ({arch}, {entry['epochs']} epochs)"
     if entry.get("adv"):
         return f"training: {entry['adv'].upper()} fine-tuning ({arch}, {entry['epochs']} epochs)"
     if "IBP" in entry["label"]:
@@ -62,10 +75,9 @@ def profile(results: Path, cache: Path) -> tuple[list[str], dict]:
         if entry["key"] not in used:  # trained for another results folder (other seeds, ...)
             continue
         rows[training_kind(entry)].append(entry["seconds"])
-        if not entry.get("adv") and "IBP" not in entry["label"] and "sigmoid" not in \
-                entry["label"]:
-            epoch_seconds["-".join(map(str, entry["hidden"]))].append(
-                entry["seconds"] / entry["epochs"])
+        if not entry.get("adv") and not any(word in entry["label"] for word in (
+                "IBP", "sigmoid", "capped layer", "D-ReLU")):
+            epoch_seconds[entry["label"].split()[0]].append(entry["seconds"] / entry["epochs"])
     for rec in records:
         kind = next((what for prefix, what in RECORD_KINDS if rec["name"].startswith(prefix)),
                     "other records")
@@ -99,15 +111,20 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--results", default=str(ROOT / "results"))
     p.add_argument("--cache", default=str(ROOT / ".cache" / "models"))
+    p.add_argument("--section", default="profile",
+                   help="the section of RESULTS.md to write (default: profile, the whole paper's;"
+                        " another name for a run of some chapters, e.g. profile-ch12)")
+    p.add_argument("--title", default="Profile of the full run")
     a = p.parse_args()
     from bench import replace_section
 
     lines, summary = profile(Path(a.results), Path(a.cache))
     print("\n".join(lines))
-    replace_section(HERE / "RESULTS.md", "profile", "## Profile of the full run\n\n"
-                    + "\n".join(lines))
-    (Path(a.results) / "profile.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"wrote {HERE / 'RESULTS.md'} and {Path(a.results) / 'profile.json'}")
+    replace_section(HERE / "RESULTS.md", a.section, f"## {a.title}\n\n" + "\n".join(lines))
+    if a.section == "profile":  # the book's training estimates come from the whole run
+        (Path(a.results) / "profile.json").write_text(json.dumps(summary, indent=1) + "\n")
+        print(f"wrote {Path(a.results) / 'profile.json'}")
+    print(f"wrote section {a.section} of {HERE / 'RESULTS.md'}")
 
 
 if __name__ == "__main__":

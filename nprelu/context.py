@@ -338,9 +338,8 @@ def training_estimate(spec: Spec) -> str:
     try:
         per_epoch = json.loads((ROOT / "results" / "profile.json").read_text())["epoch_seconds"]
     except (OSError, ValueError, KeyError):
-        return f"{spec.epochs} epochs of a {'-'.join(map(str, spec.hidden))} net"
-    arch = "-".join(map(str, spec.hidden))
-    s = per_epoch.get(arch) or max(per_epoch.values())
+        return f"{spec.epochs} epochs of a {spec.arch()} net"
+    s = per_epoch.get(spec.arch()) or max(per_epoch.values())
     cost = {"fgsm": 2, "pgd": 11}.get(spec.adv, 0)  # gradient passes per step, relative
     seconds = spec.epochs * s + spec.adv_epochs * s * cost
     return f"about {max(1, round(seconds / 60))} min ({spec.epochs} epochs at ~{s:.1f} s" + (

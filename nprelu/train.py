@@ -336,10 +336,15 @@ class Spec:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def arch(self) -> str:
+        """The layers in short: '392-196' for an MLP, 'c16k5p2-c32k5p2-128' for a CNN (16
+        5x5 kernels, 2x2 max-pool, ..., then the dense hidden layers)."""
+        return "-".join([*(f"c{ch}k{k}" + (f"p{p}" if p > 1 else "") for ch, k, p in self.convs),
+                         *map(str, self.hidden)])
+
     def label(self) -> str:
         caps = "+".join(f"HL{h}@{b:g}" for h, b in self.caps) or "uncapped"
-        arch = "-".join([*(f"c{ch}k{k}" + (f"p{p}" if p > 1 else "") for ch, k, p in self.convs),
-                         *map(str, self.hidden)])
+        arch = self.arch()
         adv = f" {self.adv.upper()}-trained" if self.adv else ""
         if self.added:
             adv += (f" + capped layer at the {self.added} (beta {self.added_beta:g}, "

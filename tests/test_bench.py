@@ -77,3 +77,33 @@ def test_the_design_benchmark_times_alternatives_that_compute_the_same():
         fn(p, g, m, v, f32(1e-3 / (1 - 0.9**t)), f32(bc2), f32(0.9), f32(0.999), f32(1e-8))
         runs.append(p)
     np.testing.assert_allclose(runs[0], runs[1], rtol=0, atol=np.spacing(np.float32(1)))
+
+
+def test_the_run_profile_sorts_trainings_and_records_into_their_kinds():
+    """benchmarks/profile_run.py: the architecture comes from the model's label (a CNN keeps
+    its convolutions), an added capped layer and adversarial fine-tuning are kinds of their
+    own, and a record goes to the first prefix that matches it (ch11c's before ch11's)."""
+    import sys
+
+    from nprelu.train import Spec
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("profile_run",
+                                                  ROOT / "benchmarks" / "profile_run.py")
+    prof = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prof)
+    cnn = Spec((128,), convs=((16, 5, 2), (32, 5, 2)), epochs=3)
+    cases = [(cnn, "training: clean c16k5p2-c32k5p2-128 (3 epochs)"),
+             (Spec((392, 196), adv="pgd", adv_epochs=10),
+              "training: PGD fine-tuning (392-196, 10 epochs)"),
+             (Spec((128,), convs=((16, 5, 2), (32, 5, 2)), added="input", added_beta=0.1,
+                   added_epochs=1),
+              "training: a capped layer added (c16k5p2-c32k5p2-128, 1 epochs)")]
+    for s, kind in cases:
+        entry = {"label": s.label(), "hidden": list(s.hidden), "adv": s.adv,
+                 "epochs": s.added_epochs if s.added else s.adv_epochs if s.adv else s.epochs}
+        assert prof.training_kind(entry) == kind
+    kinds = dict(prof.RECORD_KINDS)
+    first = [what for prefix, what in prof.RECORD_KINDS
+             if "drelu_cnn_ensemble_mnist_lam1".startswith(prefix)][0]
+    assert first == kinds["drelu_cnn_ensemble_"]
