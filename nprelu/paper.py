@@ -143,14 +143,14 @@ class Settings:
     # inputs; CW with fewer steps
     ch12_datasets: tuple = ("mnist", "fashion-mnist")
     ch12_n_train: int = 60000
-    ch12_epochs: int = 3  # clean training, every net of the trainability study
+    ch12_epochs: int = 2  # clean training, every net of the trainability study
     ch12_adv_epochs: int = 1  # FGSM / PGD fine-tuning of the CNNs (Sec. 8: ten)
     ch12_n_test: int = 10000  # clean, FGSM, PGD and the trainability study on the test set
-    ch12_samples: int = 100  # attack ensemble and certificates on the first 100 test inputs
-    ch12_cw_samples: int = 100
+    ch12_samples: int = 50  # attack ensemble and certificates on the first 50 test inputs
+    ch12_cw_samples: int = 50
     ch12_cw_steps: int = 1000
     ch12_cw_binary_steps: int = 5
-    ch12_ibp_epochs: int = 10
+    ch12_ibp_epochs: int = 6
     ch12_added_betas: tuple = (1.0, 0.1, 0.01)
     ch12_added_epochs: int = 1
 
