@@ -142,14 +142,16 @@ def _crown_ibp_trained(model, x, y):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("certified_training", [_ibp_trained, _crown_ibp_trained],
-                         ids=["ibp", "crown_ibp"])
-def test_certified_training_makes_certificates_hold(mnist, certified_training):
+@pytest.mark.parametrize("certified_training,caps", [(_ibp_trained, None),
+                                                     (_crown_ibp_trained, None),
+                                                     (_crown_ibp_trained, {1: 1.0})],
+                         ids=["ibp", "crown_ibp", "crown_ibp_capped"])
+def test_certified_training_makes_certificates_hold(mnist, certified_training, caps):
     (x, y), (xt, yt) = mnist
     x, y, xs, ys = x[:6000], y[:6000], xt[:300], yt[:300]
-    plain = nr.MLP((64,), seed=0)
+    plain = nr.MLP((64,), caps=caps, seed=0)
     nr.train(plain, x, y, epochs=4, batch_size=50, progress=False)
-    certified = nr.MLP((64,), seed=0)
+    certified = nr.MLP((64,), caps=caps, seed=0)
     certified_training(certified, x, y)
     before = C.certify(plain, xs, ys, 0.05).certified.mean()
     after = C.certify(certified, xs, ys, 0.05).certified.mean()
