@@ -1,14 +1,15 @@
 """Seconds per input and inputs decided, for each way of certifying a dense net, in one run.
 
-    python benchmarks/verify.py [--eps 0.02] [--n 20] [--seconds 10]
+    python benchmarks/verify.py [--eps 0.02] [--n 20] [--seconds 10] [--training pgd]
 
-On the paper's 784-392-196-10 net (clean training, seed 0, from the model cache; trains it if
-missing), the first n test inputs at radius eps: CROWN, alpha-CROWN (20 steps), branch and
-bound (CROWN or alpha-CROWN bounds, `--seconds` per input) and the MILP warm-started with
-CROWN's bounds (same limit); then one training epoch, ordinary, IBP and CROWN-IBP. Every
-method sees the same inputs; "robust" and "not robust" of the last three are exact verdicts,
-the rest are "unknown" (time limit). Prints Markdown tables for benchmarks/RESULTS.md.
-Ratios, not absolute seconds, carry over (this VM's speed varies).
+On the paper's 784-392-196-10 net (Table 1's uncapped net, seed 0, clean-trained or fine-tuned
+on FGSM or PGD examples; from the model cache, trained if missing), the first n test inputs at
+radius eps: CROWN, alpha-CROWN (20 steps), branch and bound (CROWN or alpha-CROWN bounds,
+`--seconds` per input) and the MILP warm-started with CROWN's bounds (same limit); then one
+training epoch, ordinary, IBP and CROWN-IBP. Every method sees the same inputs; "robust" and
+"not robust" of the last three are exact verdicts, the rest are "unknown" (time limit). Prints
+Markdown tables for benchmarks/RESULTS.md. Ratios, not absolute seconds, carry over (this VM's
+speed varies).
 """
 
 from __future__ import annotations
@@ -30,9 +31,15 @@ def main() -> None:
     p.add_argument("--eps", type=float, default=0.02)
     p.add_argument("--n", type=int, default=20)
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--training", choices=("clean", "fgsm", "pgd"), default="clean",
+                   help="the net: Table 1's uncapped net, clean-trained or fine-tuned on FGSM or "
+                        "PGD (default: clean)")
+    p.add_argument("--no-epochs", action="store_true",
+                   help="skip the timing of training epochs")
     a = p.parse_args()
     ctx = make_context(quick=False, name="bench")
-    model = ctx.model(ctx.spec((392, 196), seed=0))
+    model = ctx.model(ctx.spec((392, 196), seed=0,
+                               adv=None if a.training == "clean" else a.training))
     x, y = ctx.test_set()
     x, y = x[: a.n], y[: a.n]
     rows = []
@@ -53,22 +60,22 @@ def main() -> None:
         verdicts = [fn(i).status for i in range(len(x))]
         rows.append((name, verdicts.count("robust"), verdicts.count("not robust"),
                      time.perf_counter() - t))
-    print(f"| method (eps {a.eps}, first {a.n} test inputs, limit {a.seconds:g} s) | robust | "
+    print(f"| method ({a.training} net, eps {a.eps}, first {a.n} test inputs, limit "
+          f"{a.seconds:g} s) | robust | "
           "not robust | undecided | s per input |")
     print("|---|---|---|---|---|")
     for name, rob, notrob, sec in rows:
         print(f"| {name} | {rob} | {notrob} | {a.n - rob - notrob} | {sec / a.n:.3f} |")
     print(f"\nclean accuracy on these inputs: {100 * np.mean(model.predict(x) == y):.0f} %; "
           f"nprelu {nr.__version__}\n")
+    if a.no_epochs:
+        return
     epochs = certified_training_epochs()
     print("| training epoch, (392, 196), batch 100, eps 0.1 | seconds | × ordinary |")
     print("|---|---|---|")
     for name, sec in epochs:
         print(f"| {name} | {sec:.2f} | {sec / epochs[0][1]:.2f} |")
 
-
-if __name__ == "__main__":
-    main()
 
 
 def certified_training_epochs(n: int = 5000, repeats: int = 2) -> list[tuple[str, float]]:
@@ -90,3 +97,7 @@ def certified_training_epochs(n: int = 5000, repeats: int = 2) -> list[tuple[str
             best = min(best, time.perf_counter() - t)
         out.append((name, best * 60000 / n))
     return out
+
+
+if __name__ == "__main__":
+    main()
