@@ -309,6 +309,15 @@ ctx.text("ch12_cnn_table1.md", "\n".join(lines) + "\n", show=True)
 
 
 # %%
+def plot_bounds(ax, xs, rows):
+    """One panel's lines: clean accuracy, what PGD-10 claims, the worst case (an upper bound on
+    the true robust accuracy) and the certified share (a lower bound), one row per x."""
+    for key, style, label in (("clean", "k-", "clean"), ("pgd", "o--", "PGD-10"),
+                              ("worst", "s-", "worst case (ensemble)"),
+                              ("certified", "D-", "certified (IBP/CROWN)")):
+        ax.plot(xs, [r[key] for r in rows], style, ms=4, label=label)
+
+
 @plotting.styled
 def cnn_table_figure(rows):
     fig, axes = plotting.figure(len(DATASETS), len(TRAININGS),
@@ -318,11 +327,7 @@ def cnn_table_figure(rows):
             ax = axes[i, j]
             betas = IBP_BETAS if training == "ibp" else paper.TABLE1_BETAS
             xs = np.arange(len(betas))
-            for key, style, label in (("clean", "k-", "clean"), ("pgd", "o--", "PGD-10"),
-                                      ("worst", "s-", "worst case (ensemble)"),
-                                      ("certified", "D-", "certified (IBP/CROWN)")):
-                ax.plot(xs, [rows[ds, b, training][key] for b in betas], style, ms=4,
-                        label=label)
+            plot_bounds(ax, xs, [rows[ds, b, training] for b in betas])
             ax.set_xticks(xs, [plotting.beta_label(b) for b in betas])
             ax.set_title(f"{ds}, {paper.TRAINING_TITLES.get(training, 'IBP training')}",
                          fontsize="small")
@@ -404,12 +409,8 @@ def added_figure(added_rows):
     xs = np.arange(len(betas) + 1)
     for ax, (arch, where) in zip(axes.ravel(), [(a, w) for a in ("mlp", "cnn")
                                                 for w in ("input", "output")]):
-        for key, style, label in (("clean", "k-", "clean"), ("pgd", "o--", "PGD-10"),
-                                  ("worst", "s-", "worst case (ensemble)"),
-                                  ("certified", "D-", "certified (IBP/CROWN)")):
-            ax.plot(xs, [added_rows[arch, "none", None][key]]
-                    + [added_rows[arch, where, b][key] for b in betas], style, ms=4,
-                    label=label)
+        plot_bounds(ax, xs, [added_rows[arch, "none", None]]
+                    + [added_rows[arch, where, b] for b in betas])
         ax.set_xticks(xs, ["without"] + [f"β = {b:g}" for b in betas])
         ax.set_title(f"{arch.upper()}, layer at the {where}", fontsize="small")
         ax.set_ylim(-3, 103)
