@@ -29,8 +29,12 @@ g(lam_{i}) = g(lam_z_i) * (aL or aU, by the sign of lam) + (bL or bU), g(lam_z_{
 b_{i+1} + g(lam_i) W_{i+1}; then d bound / d s = g(lam_z) pos for a lower slope and
 (g(lam_z) - beta) neg for an upper one (its intercept is beta (1 - s)).
 
-Left out: the intermediate bounds [l, u] stay CROWN's (the full method also optimises the
-slopes used to bound every hidden layer, at the cost of one set of slopes per bounded neuron).
+Intermediate bounds (`alpha_crown_bounds`): the interval [l, u] of every hidden unit decides its
+lines, so tighter intervals tighten everything above them. The bound of hidden layer k's
+pre-activation z_k = W_k a_{k-1} + b_k is the same kind of problem as a margin, with the rows
+of W_k (for l_k) and of -W_k (for -u_k) in the place of the margins' coefficients: one set of
+free slopes of the layers below per bounded unit and side, optimised the same way; the result
+is never looser than CROWN's interval (we keep the tighter end of the two).
 """
 
 from __future__ import annotations
@@ -39,7 +43,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .certify import _beta, _dense_stack, _layers, crown_bounds, input_box, margin_spec
+from .certify import (
+    _backward,
+    _beta,
+    _dense_stack,
+    _layers,
+    affine_bounds,
+    crown_bounds,
+    input_box,
+    margin_spec,
+    relaxation,
+)
 from .checks import check_batch, check_count, check_number
 from .network import Network
 
@@ -181,15 +195,51 @@ def optimise(model: Network, C: np.ndarray, const: np.ndarray, bounds, relax, lo
     return best, slopes
 
 
+def alpha_crown_bounds(model: Network, lo: np.ndarray, hi: np.ndarray, iters: int = 20,
+                       lr: float = 0.1, clamps=None):
+    """Like certify.crown_bounds (same return value, same clamps), with every hidden layer's
+    interval above the first tightened by alpha-CROWN: `iters` steps on the slopes of the
+    layers below, for each unit's lower and upper end. Layer by layer, so each layer's
+    relaxation is built on the tightened intervals of the layers below it."""
+    layers = _layers(model)
+    bounds, relax = [], []
+    for k, act in enumerate(model.acts):
+        W, b = layers[k]
+        if k == 0:
+            l, u = affine_bounds(W, b, lo, hi)
+        else:
+            const = np.broadcast_to(b, (len(lo), len(b)))
+            l = _backward(W.T, const, k - 1, layers, relax, lo, hi, upper=False)
+            u = _backward(W.T, const, k - 1, layers, relax, lo, hi, upper=True)
+            if iters:
+                n = len(b)
+                C = np.broadcast_to(np.concatenate([W.T, -W.T]), (len(lo), 2 * n, W.shape[0]))
+                both = np.broadcast_to(np.concatenate([b, -b]), (len(lo), 2 * n))
+                best, _ = optimise(model, np.ascontiguousarray(C), both.copy(), bounds, relax,
+                                   lo, hi, iters, lr)
+                l, u = np.maximum(l, best[:, :n]), np.minimum(u, -best[:, n:])
+                # a unit whose value the box fixes (every unit below it stable) gets l = u up
+                # to rounding, and the two sides are computed apart: never let them cross
+                l, u = np.minimum(l, u), np.maximum(l, u)
+        if clamps is not None:
+            l, u = np.maximum(l, clamps[k][0]), np.minimum(u, clamps[k][1])
+        bounds.append((l, u))
+        relax.append(relaxation(_beta(act), l if clamps is None else np.minimum(l, u), u))
+    return bounds, relax
+
+
 def alpha_crown_margins(model: Network, x: np.ndarray, y: np.ndarray, eps: float,
-                        iters: int = 20, lr: float = 0.1, chunk: int = 25) -> np.ndarray:
+                        iters: int = 20, lr: float = 0.1, chunk: int = 25,
+                        intermediate: int = 0) -> np.ndarray:
     """Lower bounds (N, K) of z_y - z_j over the box, by alpha-CROWN (+inf at j = y): `iters`
     steps of projected Adam ascent (step `lr`) on the slopes of every input and margin, from
     CROWN's slopes; the best bound of any iterate is kept, so the result is never below
-    CROWN's (up to CROWN's float32 rounding slack). Dense (capped) ReLU nets."""
+    CROWN's (up to CROWN's float32 rounding slack). intermediate > 0: the hidden layers'
+    intervals too, by `alpha_crown_bounds` with that many steps. Dense (capped) ReLU nets."""
     x, y = check_batch(model, x, y)
     eps = check_number(eps, "eps", nonnegative=True)
     iters = check_count(iters, "iters", minimum=0)
+    intermediate = check_count(intermediate, "intermediate", minimum=0)
     lr = check_number(lr, "lr", positive=True)
     if not _dense_stack(model):
         raise ValueError("alpha-CROWN here handles dense nets (MLPs); use certify.crown_margins "
@@ -199,7 +249,8 @@ def alpha_crown_margins(model: Network, x: np.ndarray, y: np.ndarray, eps: float
     for i in range(0, len(x), chunk):
         xs, ys = x[i : i + chunk], y[i : i + chunk]
         lo, hi = input_box(xs, eps)
-        bounds, relax = crown_bounds(model, lo, hi)
+        bounds, relax = (alpha_crown_bounds(model, lo, hi, intermediate, lr) if intermediate
+                         else crown_bounds(model, lo, hi))
         C, const = margin_spec(W_last, b_last, ys)
         best, _ = optimise(model, C, const, bounds, relax, lo, hi, iters, lr)
         out[i : i + chunk] = best

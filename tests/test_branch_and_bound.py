@@ -23,6 +23,10 @@ def test_branch_and_bound_agrees_with_the_milp(seed, caps, eps):
     res = branch_and_bound(model, x, y, eps, time_limit=20)
     assert exact.status in ("robust", "not robust") and res.status == exact.status
     assert branch_and_bound(model, x, y, eps, time_limit=20, split="gap").status == res.status
+    tight = branch_and_bound(model, x, y, eps, time_limit=20, intermediate=5)
+    assert tight.status == res.status  # alpha-CROWN's intervals in every sub-problem
+    if res.status == "robust":
+        assert 0 < tight.lower <= exact.margin + 1e-6
     if res.status == "robust":
         assert 0 < res.lower <= exact.margin + 1e-6  # a lower bound (HiGHS solves to ~1e-7)
         assert sampled_margins(model, x, y, eps, n=2000).min() > 0
