@@ -102,9 +102,9 @@ def test_data(dataset):
 # ## (a) Does a cap in a convolution disturb training less?
 #
 # One net first: the CNN with its first convolution capped at β = 0.01. A capped ReLU passes a
-# gradient only where 0 < z < β; everywhere else its derivative is 0, and training cannot move
-# what lies behind it. So besides the accuracy, we count the share of units of each
-# activation site that sit strictly between 0 and their cap on test images ("live" units).
+# gradient only where `0 < z < β`; everywhere else its derivative vanishes, and training cannot
+# move what lies behind it. So besides the accuracy, we count the share of units of each
+# activation site that sit strictly between zero and their cap on test images ("live" units).
 
 # %%
 def accuracy_and_live_units(model, x, y):
@@ -213,9 +213,8 @@ print("mean accuracy over β ≤ 1: " + ", ".join(f"{p} {a:.2f} %" for p, a in m
 # ## Table 1 for the CNN
 #
 # The twelve nets of Sec. 8 with the caps at that place, and two IBP-trained CNNs (uncapped,
-# and capped at β = 1 there), trained like chapter 10's MLPs (worst case at eps 0.15 during
-# training, batch 100, one warm-up epoch, eps ramped over a third of the epochs, κ down to
-# 0.5, the learning rate divided by 10 at 70 % and 85 % of the epochs), on fewer epochs.
+# and capped at β = 1 there), trained with chapter 10's recipe for its IBP-trained MLPs (the
+# same `IBP` settings below), on fewer epochs.
 
 # %%
 IBP = dict(ibp_eps=0.15, batch_size=100, ibp_warmup=1, ibp_ramp=max(1, s.ch12_ibp_epochs // 3),
@@ -345,7 +344,7 @@ ctx.figure(cnn_table_figure(rows), "ch12_cnn_table1")
 # ## (c) A capped layer added to a trained net
 #
 # `with_capped_layer` inserts an identity layer with a capped ReLU: at the input side the net
-# then sees clip(x, 0, β) (a 1×1 convolution for the CNN), before the logits it sees the last
+# then sees `clip(x, 0, β)` (a convolution with `1×1` kernels for the CNN), before the logits it sees the last
 # hidden layer's output clipped at β. Where the cap is inactive the net is unchanged; one
 # epoch of ordinary training (the new layer's weights included) lets the rest adapt. Step by
 # step on the MLP, before that epoch:

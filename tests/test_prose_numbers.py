@@ -756,10 +756,29 @@ def ch11_drelu_cnn_measured():
     ]
 
 
+def ch12_conclusion():
+    """Chapter 12's settings as its prose states them (its measured claims come with its full
+    run)."""
+    (c1, k1, p1), (c2, k2, p2) = paper.CNN_CONVS
+    cnn = nr.Network.cnn()
+    kinds = [layer.kind for layer in cnn.layers]
+    return [
+        ("two {k}×{k} convolutions of {c1} and {c2} channels, each with a {p}×{p} max-pool, a "
+         "dense layer of {h}, the logits",
+         {"k": k1, "c1": c1, "c2": c2, "p": p1, "h": paper.CNN_HIDDEN[0],
+          "holds": (k1, p1) == (k2, p2) and kinds == ["conv2d", "maxpool2d", "conv2d",
+                                                      "maxpool2d", "flatten", "dense", "dense"]
+          and [cnn.layers[i].c_out for i in (0, 2)] == [c1, c2] and cnn.layers[0].k == k1
+          and cnn.layers[1].k == p1 and cnn.layers[5].n_out == paper.CNN_HIDDEN[0]}),
+        ("caps β ∈ {{{0}}}", [", ".join(f"{b:g}" for b in PAPER.ch3_betas)]),
+        ("fewer steps than the paper's {steps} × {binary_steps}", paper.CW_PAPER),
+    ]
+
+
 CLAIMS = {"ch3": ch3_enlarged_perturbations, "ch3s": ch3_scaled_sigmoid, "ch4": ch4_layer_size,
           "ch5": ch5_layer_order, "ch6": ch6_zero_gradients, "ch7": ch7_sensitivity,
           "ch8": ch8_adversarial_training, "ch9": ch9_audit, "ch10": ch10_certified,
-          "ch11": ch11_drelu, "ch11c": ch11_drelu_cnn}
+          "ch11": ch11_drelu, "ch11c": ch11_drelu_cnn, "ch12": ch12_conclusion}
 
 
 def source(key: str) -> str:
