@@ -343,11 +343,11 @@ ctx.figure(cnn_table_figure(rows), "ch12_cnn_table1")
 # %% [markdown]
 # ## (c) A capped layer added to a trained net
 #
-# `with_capped_layer` inserts an identity layer with a capped ReLU: at the input side the net
-# then sees `clip(x, 0, β)` (a convolution with `1×1` kernels for the CNN), before the logits it sees the last
-# hidden layer's output clipped at β. Where the cap is inactive the net is unchanged; one
-# epoch of ordinary training (the new layer's weights included) lets the rest adapt. Step by
-# step on the MLP, before that epoch:
+# `with_capped_layer` inserts an identity layer with a capped ReLU: at the input side the net then
+# sees `clip(x, 0, β)` (a convolution with `1×1` kernels for the CNN), before the logits it sees
+# the last hidden layer's output clipped at β. Where the cap is inactive the net is unchanged; one
+# epoch of ordinary training (the new layer's weights included) lets the rest adapt. Step by step
+# on the MLP, before that epoch:
 
 # %%
 base_specs = {"mlp": ctx.spec(paper.TABLE1_HIDDEN, seed=SEED, dataset=first),
