@@ -74,9 +74,9 @@ EPS_CURVE = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 # %% [markdown]
 # ## The nets: those of Table 1 (chapter 8)
 #
-# All twelve, for every seed of the run (`--seeds 0,1,2`: 36 nets, about two core-minutes of
-# attacks each at 1000 inputs). The uncapped net of the same training and seed is each net's
-# twin for the transfer attack.
+# All twelve, for every seed of the run (with `--seeds 0,1,2`, three times twelve nets; each
+# costs about two core-minutes of attacks at the paper's settings). The uncapped net of the same
+# training and seed is each net's twin for the transfer attack.
 
 # %%
 specs = {(beta, adv, seed): ctx.spec(paper.TABLE1_HIDDEN, caps={2: beta} if beta else None,
