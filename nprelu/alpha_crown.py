@@ -43,17 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .certify import (
-    _backward,
-    _beta,
-    _dense_stack,
-    _layers,
-    affine_bounds,
-    crown_bounds,
-    input_box,
-    margin_spec,
-    relaxation,
-)
+from .certify import _beta, _dense_stack, _layers, crown_bounds, input_box, margin_spec
 from .checks import check_batch, check_count, check_number
 from .network import Network
 
@@ -202,30 +192,20 @@ def alpha_crown_bounds(model: Network, lo: np.ndarray, hi: np.ndarray, iters: in
     layers below, for each unit's lower and upper end. Layer by layer, so each layer's
     relaxation is built on the tightened intervals of the layers below it."""
     layers = _layers(model)
-    bounds, relax = [], []
-    for k, act in enumerate(model.acts):
+
+    def tighten(k, l, u, bounds, relax):
         W, b = layers[k]
-        if k == 0:
-            l, u = affine_bounds(W, b, lo, hi)
-        else:
-            const = np.broadcast_to(b, (len(lo), len(b)))
-            l = _backward(W.T, const, k - 1, layers, relax, lo, hi, upper=False)
-            u = _backward(W.T, const, k - 1, layers, relax, lo, hi, upper=True)
-            if iters:
-                n = len(b)
-                C = np.broadcast_to(np.concatenate([W.T, -W.T]), (len(lo), 2 * n, W.shape[0]))
-                both = np.broadcast_to(np.concatenate([b, -b]), (len(lo), 2 * n))
-                best, _ = optimise(model, np.ascontiguousarray(C), both.copy(), bounds, relax,
-                                   lo, hi, iters, lr)
-                l, u = np.maximum(l, best[:, :n]), np.minimum(u, -best[:, n:])
-                # a unit whose value the box fixes (every unit below it stable) gets l = u up
-                # to rounding, and the two sides are computed apart: never let them cross
-                l, u = np.minimum(l, u), np.maximum(l, u)
-        if clamps is not None:
-            l, u = np.maximum(l, clamps[k][0]), np.minimum(u, clamps[k][1])
-        bounds.append((l, u))
-        relax.append(relaxation(_beta(act), l if clamps is None else np.minimum(l, u), u))
-    return bounds, relax
+        n = len(b)
+        C = np.broadcast_to(np.concatenate([W.T, -W.T]), (len(lo), 2 * n, W.shape[0]))
+        both = np.broadcast_to(np.concatenate([b, -b]), (len(lo), 2 * n))
+        best, _ = optimise(model, np.ascontiguousarray(C), both.copy(), bounds, relax, lo, hi,
+                           iters, lr)
+        l, u = np.maximum(l, best[:, :n]), np.minimum(u, -best[:, n:])
+        # a unit whose value the box fixes (every unit below it stable) gets l = u up to
+        # rounding, and the two sides are computed apart: never let them cross
+        return np.minimum(l, u), np.maximum(l, u)
+
+    return crown_bounds(model, lo, hi, clamps, tighten if iters else None)
 
 
 def alpha_crown_margins(model: Network, x: np.ndarray, y: np.ndarray, eps: float,

@@ -210,7 +210,7 @@ def _input_term(lam_z: np.ndarray, W: np.ndarray, lo: np.ndarray, hi: np.ndarray
     return center + radius + slack if upper else center - radius - slack
 
 
-def crown_bounds(model: Network, lo: np.ndarray, hi: np.ndarray, clamps=None):
+def crown_bounds(model: Network, lo: np.ndarray, hi: np.ndarray, clamps=None, tighten=None):
     """CROWN bounds (l, u) of every hidden layer's pre-activation, and the relaxations built on
     them: ([(l, u) per hidden layer], [(aL, bL, aU, bU) per hidden layer]).
 
@@ -218,7 +218,9 @@ def crown_bounds(model: Network, lo: np.ndarray, hi: np.ndarray, clamps=None):
     restrict each pre-activation to a part of its range (z >= floor, z <= ceiling; -inf and inf
     leave it free). The bounds are then bounds over the inputs of the box that satisfy every
     clamp; where a clamp leaves an empty interval, l > u comes back, and the caller must treat
-    that sub-problem as empty."""
+    that sub-problem as empty. tighten(k, l, u, bounds, relax) -> (l, u), if given, narrows
+    the CROWN interval of every hidden layer k >= 1 (0-based) from the bounds and relaxations
+    of the layers below it (alpha-CROWN's intermediate bounds)."""
     layers = _layers(model)
     betas = [_beta(act) for act in model.acts]
     bounds, relax = [], []
@@ -230,6 +232,8 @@ def crown_bounds(model: Network, lo: np.ndarray, hi: np.ndarray, clamps=None):
             const = np.broadcast_to(b, (len(lo), len(b)))
             l = _backward(W.T, const, k - 1, layers, relax, lo, hi, upper=False)
             u = _backward(W.T, const, k - 1, layers, relax, lo, hi, upper=True)
+            if tighten is not None:
+                l, u = tighten(k, l, u, bounds, relax)
         if clamps is not None:
             l, u = np.maximum(l, clamps[k][0]), np.minimum(u, clamps[k][1])
         bounds.append((l, u))
