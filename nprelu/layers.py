@@ -59,6 +59,17 @@ def activate_backward(act, z, a, da, db, param_grads: bool, bpda: bool) -> np.nd
     return dz
 
 
+def rows_to_images(z: np.ndarray, n: int, oh: int, ow: int) -> np.ndarray:
+    """A convolution's output rows (N OH OW, C), one row per output pixel, as images
+    (N, C, OH, OW), C-contiguous."""
+    return np.ascontiguousarray(z.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2))
+
+
+def images_to_rows(g: np.ndarray) -> np.ndarray:
+    """The inverse of `rows_to_images`: (N, C, H, W) -> (N H W, C)."""
+    return np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(-1, g.shape[1])
+
+
 class Dense:
     """z = x W + b, then the activation (if any). W (in, out), b (out,)."""
 
@@ -204,14 +215,14 @@ class Conv2D:
         cols, oh, ow = self._cols(x)
         z = cols.T @ self.W.reshape(self.c_out, -1).T  # (N OH OW, C_out)
         a = activate(self.act, z, self.b)  # one bias and one cap (if any) per channel
-        out = np.ascontiguousarray(a.reshape(len(x), oh, ow, self.c_out).transpose(0, 3, 1, 2))
+        out = rows_to_images(a, len(x), oh, ow)
         return out, (x.shape, cols, z if self.act is not None else None, a)
 
     def backward(self, cache, dout: np.ndarray, param_grads: bool = True,
                  input_grad: bool = True, bpda: bool = False):
         """dout (N, C_out, OH, OW) -> dL/dx (N, C, H, W); dW and db when param_grads."""
         x_shape, cols, z, a = cache
-        da = np.ascontiguousarray(dout.transpose(0, 2, 3, 1)).reshape(-1, self.c_out)
+        da = images_to_rows(dout)
         dz = activate_backward(self.act, z, a, da, self.db, param_grads, bpda)
         if param_grads:
             self.dW[...] = (dz.T @ cols.T).reshape(self.W.shape)
@@ -232,7 +243,7 @@ class Conv2D:
                  ) -> np.ndarray:
         """The transpose of `linear`: coefficients g (M, C_out, OH, OW) -> (M, C, H, W)."""
         W = self.W if W is None else W
-        flat = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(-1, self.c_out)
+        flat = images_to_rows(g)
         dx = np.empty((len(g), *in_shape), g.dtype)
         kernels.col2im(W.reshape(self.c_out, -1).T @ flat.T, self.k, self.stride, self.pad, dx)
         return dx

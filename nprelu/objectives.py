@@ -26,6 +26,7 @@ from . import kernels
 from .activations import LearnedCap
 from .certify import _dense_stack
 from .checks import check_count, check_number
+from .layers import images_to_rows, rows_to_images
 from .losses import softmax_cross_entropy
 from .network import Network
 
@@ -186,22 +187,6 @@ def ibp_worst_logits(model: Network, x: np.ndarray, y: np.ndarray, eps: float):
     return -margin, (cache, mu, r, diff, A, y)
 
 
-def _from_rows(z: np.ndarray, shape: tuple) -> np.ndarray:
-    """A layer's output rows back to samples: a convolution's (N OH OW, C_out) rows to
-    (N, C_out, OH, OW); a dense layer's (N, out) as they are."""
-    if len(shape) == 2:
-        return z
-    n, c, oh, ow = shape
-    return np.ascontiguousarray(z.reshape(n, oh, ow, c).transpose(0, 3, 1, 2))
-
-
-def _to_rows(g: np.ndarray) -> np.ndarray:
-    """The transpose of `_from_rows`: (N, C, OH, OW) -> (N OH OW, C); (N, out) unchanged."""
-    if g.ndim == 2:
-        return g
-    return np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(-1, g.shape[1])
-
-
 def _affine_rows(layer, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A dense or convolutional layer as one product P @ W2 (+ b): the rows P of its input x
     (x itself; a convolution's unfolded patches (N OH OW, C k k)) and W2 (in, out), a view of W
@@ -231,8 +216,10 @@ def _interval_forward(model: Network, mu: np.ndarray, r: np.ndarray, cache: list
             act = layer.act
             a_l, a_u = (act.fn(l), act.fn(u)) if act is not None else (l, u)
             cache.append((layer, mu.shape, P_mu, P_r, l, u, W2, absW2))
-            out = (len(mu), *layer.out_shape(mu.shape[1:]))
-            mu, r = _from_rows((a_u + a_l) / 2, out), _from_rows((a_u - a_l) / 2, out)
+            n, shape = len(mu), layer.out_shape(mu.shape[1:])
+            mu, r = (a_u + a_l) / 2, (a_u - a_l) / 2
+            if layer.kind == "conv2d":  # one row per output pixel -> (N, C_out, OH, OW)
+                mu, r = rows_to_images(mu, n, *shape[1:]), rows_to_images(r, n, *shape[1:])
         elif layer.kind == "maxpool2d":  # monotone: the window's largest lower and upper end
             lo, (shape, arg_lo) = layer.forward(mu - r)
             hi, (_, arg_hi) = layer.forward(mu + r)
@@ -316,7 +303,8 @@ def _interval_backward(model: Network, cache: list, g_mu: np.ndarray, g_r: np.nd
         else:
             _, in_shape, P_mu, P_r, l, u, W2, absW2 = entry
             g_u, g_l = (g_mu + g_r) / 2, (g_mu - g_r) / 2
-            g_u, g_l = _to_rows(g_u), _to_rows(g_l)
+            if layer.kind == "conv2d":
+                g_u, g_l = images_to_rows(g_u), images_to_rows(g_l)
             if layer.act is not None:
                 g_u, g_l = g_u * layer.act.grad(u), g_l * layer.act.grad(l)
             g_muz, g_rz = g_l + g_u, g_u - g_l

@@ -174,8 +174,7 @@ class Store:
         if seconds is not None:
             line = json.dumps({"key": model_key(spec), "label": spec.label(),
                                "hidden": list(spec.hidden), "adv": spec.adv,
-                               "epochs": (spec.added_epochs if spec.added else
-                                          spec.adv_epochs if spec.adv else spec.epochs),
+                               "epochs": spec.own_epochs,
                                "seconds": round(seconds, 2), "date": time.strftime("%F %T")})
             with _LOG_LOCK, open(self.cache / "training_log.jsonl", "a") as f:
                 f.write(line + "\n")

@@ -333,6 +333,12 @@ class Spec:
             return replace(self, added="", added_beta=0.0, added_epochs=0)
         return self.clean if self.adv else None
 
+    @property
+    def own_epochs(self) -> int:
+        """The epochs of this recipe's own step, after the model it starts from (spec.base):
+        the added layer's, the adversarial fine-tuning's, or the whole training's."""
+        return self.added_epochs if self.added else self.adv_epochs if self.adv else self.epochs
+
     def as_dict(self) -> dict:
         return asdict(self)
 
@@ -407,9 +413,11 @@ def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
 
 
 def _fresh_model(spec: Spec) -> Network:
-    """The untrained net of `spec`: the MLP of the paper, or with learned caps on every hidden
-    dense layer (D-ReLU's dense net: Glorot-uniform weights as in Keras, caps starting at 100),
-    after the convolutions of spec.convs if any (D-ReLU's shallow CNN)."""
+    """The untrained net of `spec`: the MLP of the paper; with spec.convs, a CNN of those
+    convolutions and spec.hidden with spec.caps by activation site (the same net as
+    Network.cnn); or with learned caps on every hidden dense layer (D-ReLU's dense net:
+    Glorot-uniform weights as in Keras, caps starting at 100), after the convolutions of
+    spec.convs if any (D-ReLU's shallow CNN)."""
     if spec.convs and not spec.learned_caps:  # caps by activation site, convolutions first
         if spec.activation != "relu":
             raise ValueError(f"{spec.label()}: a convolutional net here has (capped) ReLUs; "

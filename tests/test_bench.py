@@ -101,7 +101,7 @@ def test_the_run_profile_sorts_trainings_and_records_into_their_kinds():
               "training: a capped layer added (c16k5p2-c32k5p2-128, 1 epochs)")]
     for s, kind in cases:
         entry = {"label": s.label(), "hidden": list(s.hidden), "adv": s.adv,
-                 "epochs": s.added_epochs if s.added else s.adv_epochs if s.adv else s.epochs}
+                 "epochs": s.own_epochs}
         assert prof.training_kind(entry) == kind
     kinds = dict(prof.RECORD_KINDS)
     first = [what for prefix, what in prof.RECORD_KINDS

@@ -146,6 +146,8 @@ def test_an_added_layer_spec_starts_from_the_trained_net_without_it(mnist):
     plain = Spec((16,), epochs=1, n_train=256)
     added = replace(plain, added="output", added_beta=0.5, added_epochs=1)
     assert added.base == plain and plain.base is None
+    assert (plain.own_epochs, added.own_epochs) == (1, 1)
+    assert replace(plain, adv="pgd", adv_epochs=3).own_epochs == 3
     assert replace(plain, adv="pgd", adv_epochs=1).base == replace(plain, adv=None)
     assert model_key(added) != model_key(plain)
     assert "capped layer at the output (beta 0.5, 1 epochs)" in added.label()
