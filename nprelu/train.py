@@ -170,6 +170,7 @@ def ibp_train(
     kappa_end: float = 0.5,
     lr_drops: tuple = (),
     seed: int = 0,
+    bound: str = "ibp",
     progress: bool = True,
     desc: str = "IBP training",
 ) -> dict:
@@ -178,10 +179,16 @@ def ibp_train(
     `ramp` epochs while kappa falls from 1 to kappa_end), a fresh Adam, batches shuffled with
     default_rng(seed), the learning rate divided by 10 at each epoch in `lr_drops`. Returns
     per-epoch mean loss, clean and IBP-certified training accuracy (on the batches, at that
-    epoch's eps) and eps."""
+    epoch's eps) and eps. bound="crown-ibp" trains against CROWN-IBP's bound instead
+    (nprelu.crown_ibp.CrownIBPMix: the same schedule, CROWN-IBP's share falling from 1 to 0 as
+    eps_t ramps up; dense nets only)."""
+    from .crown_ibp import CrownIBPMix
+
     epochs = check_count(epochs, "epochs")
+    mix = {"ibp": IBPMix, "crown-ibp": CrownIBPMix}[check_choice(bound, "bound",
+                                                                 ("ibp", "crown-ibp"))]
     return train(model, x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                 objective=IBPMix(eps, warmup, ramp, kappa_end), lr_drops=lr_drops,
+                 objective=mix(eps, warmup, ramp, kappa_end), lr_drops=lr_drops,
                  progress=progress, desc=desc)
 
 
@@ -300,6 +307,7 @@ class Spec:
     ibp_ramp: int = 0
     ibp_kappa: float = 0.5
     lr_drops: tuple = ()
+    ibp_bound: str = "ibp"  # the bound trained against: "ibp", or "crown-ibp" (Zhang et al.)
     dataset: str = "mnist"  # the data it is trained on (and must be evaluated on)
     # D-ReLU (ch11): learned caps on every hidden layer (starting at 100), lambda * sum m^2 on
     # the last hidden layer's; patience > 0 trains by `train_early_stopping` on the authors'
@@ -356,7 +364,8 @@ class Spec:
             adv += (f" + capped layer at the {self.added} (beta {self.added_beta:g}, "
                     f"{self.added_epochs} epochs)")
         act = "" if self.activation == "relu" else f" {self.activation}(c={self.c:g})"
-        ibp = f" IBP-trained (eps {self.ibp_eps:g})" if self.ibp_eps else ""
+        ibp = (f" {self.ibp_bound.upper()}-trained (eps {self.ibp_eps:g})" if self.ibp_eps
+               else "")
         data = "" if self.dataset == "mnist" else f" on {self.dataset}"
         if self.learned_caps:
             fast = f" cap lr {self.cap_lr:g}" if self.cap_lr else ""
@@ -403,7 +412,7 @@ def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
             ibp_train(model, x, y, spec.ibp_eps, epochs=spec.epochs, batch_size=spec.batch_size,
                       lr=spec.lr, warmup=spec.ibp_warmup, ramp=spec.ibp_ramp,
                       kappa_end=spec.ibp_kappa, lr_drops=spec.lr_drops, seed=spec.seed,
-                      progress=progress, desc=spec.label())
+                      bound=spec.ibp_bound, progress=progress, desc=spec.label())
         else:
             model = _fresh_model(spec)
             train(model, x, y, epochs=spec.epochs,

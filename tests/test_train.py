@@ -159,3 +159,31 @@ def test_an_added_layer_spec_starts_from_the_trained_net_without_it(mnist):
     assert not np.array_equal(tuned.params, untrained.params)
     with pytest.raises(ValueError, match="pass it as base"):
         fit(added, x, y, progress=False)
+
+
+def test_a_crown_ibp_spec_trains_against_crown_ibp_and_keeps_the_ibp_keys(mnist):
+    """Spec(ibp_bound="crown-ibp") is ibp_train with CrownIBPMix: the same weights as train()
+    with that objective and the same schedule, other weights than the IBP recipe, its own
+    cache key; an IBP spec's key does not change by the new field."""
+    from threadpoolctl import threadpool_limits
+
+    from nprelu.crown_ibp import CrownIBPMix
+    from nprelu.store import model_key
+
+    (x, y), _ = mnist
+    ibp = Spec((12,), epochs=2, n_train=200, batch_size=50, ibp_eps=0.1, ibp_warmup=0,
+               ibp_ramp=1, lr_drops=(1,))
+    crown = replace(ibp, ibp_bound="crown-ibp")
+    got = fit(crown, x, y, progress=False)
+    by_hand = nr.MLP((12,), seed=0)
+    with threadpool_limits(1):  # fit's BLAS threads: the same sums, the same bits
+        nr.train(by_hand, x[:200], y[:200], epochs=2, batch_size=50, seed=0, progress=False,
+                 objective=CrownIBPMix(0.1, 0, 1, 0.5), lr_drops=(1,))
+    assert np.array_equal(got.params, by_hand.params)
+    assert not np.array_equal(got.params, fit(ibp, x, y, progress=False).params)
+    assert model_key(crown) != model_key(ibp)
+    assert model_key(ibp) == model_key(Spec(**{k: v for k, v in ibp.as_dict().items()
+                                               if k != "ibp_bound"}))
+    assert "CROWN-IBP-trained (eps 0.1)" in crown.label()
+    with pytest.raises(ValueError, match="bound must be one of"):
+        fit(replace(ibp, ibp_bound="lp"), x, y, progress=False)

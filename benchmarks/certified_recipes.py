@@ -1,0 +1,125 @@
+"""Certified training recipes for the paper's 784-392-196-10 net, side by side (issue #26).
+
+    python benchmarks/certified_recipes.py [--only ibp-ch10,crown-ibp] [--n 1000] [--workers 2]
+
+Each recipe is a Spec (IBP or CROWN-IBP training, nprelu.train.ibp_train) trained through the
+model cache, so an interrupted study resumes where it stopped; its record (under
+results/recipes/records) holds clean accuracy on the 10000 test images and, on the first n,
+the share certified at eps 0.1 by IBP, by CROWN and by alpha-CROWN (20 steps) and the share that
+survives chapter 9's attack ensemble (an upper bound: certified <= true <= worst case). Prints
+a Markdown table (recipe, clean, certified, worst case, training minutes from the cache's
+training log) for benchmarks/RESULTS.md. The recipes follow Gowal et al. 2018 (IBP, a larger
+training eps than tested) and Zhang et al. 2020 (CROWN-IBP); `ibp-ch10` is chapter 10's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+from dataclasses import replace
+
+import nprelu as nr
+from nprelu import audit, certify
+from nprelu.alpha_crown import alpha_crown_margins
+from nprelu.context import ROOT, make_context
+from nprelu.store import model_key
+
+EPS = 0.1
+
+
+def ibp_recipe(epochs: int = 30, **kw) -> dict:
+    """Chapter 10's IBP recipe with `epochs` epochs (warm-up 1, ramp over a third, the
+    learning rate divided by 10 at 70 % and 85 %), fields in kw replaced."""
+    return {"ibp_eps": 0.15, "batch_size": 100, "ibp_warmup": 1, "ibp_ramp": max(1, epochs // 3),
+            "ibp_kappa": 0.5, "lr_drops": (int(0.7 * epochs), int(0.85 * epochs)),
+            "epochs": epochs, **kw}
+
+
+RECIPES = {
+    "ibp-ch10": ibp_recipe(),  # chapter 10: 95.1 % clean, 82.0 % certified
+    "ibp-eps0.2": ibp_recipe(ibp_eps=0.2),  # Gowal et al.: train at 0.2 for 0.1
+    "ibp-kappa0": ibp_recipe(ibp_kappa=0.0),  # the bound's loss alone at the end
+    "ibp-60": ibp_recipe(60),  # twice as long
+    "crown-ibp": ibp_recipe(ibp_bound="crown-ibp"),
+    "crown-ibp-eps0.2": ibp_recipe(ibp_bound="crown-ibp", ibp_eps=0.2),
+}
+
+
+def evaluate(model, x_test, y_test, n: int, eps: float, iters: int, restarts: int,
+             square_queries: int) -> dict:
+    """Clean accuracy (%) on x_test; on its first n inputs the % certified at eps by IBP, CROWN,
+    alpha-CROWN and any of them, and the % correct under chapter 9's attack ensemble."""
+    x, y = x_test[:n], y_test[:n]
+    c = certify.certify(model, x, y, eps)
+    alpha = alpha_crown_margins(model, x, y, eps).min(axis=1) > 0
+    ens = audit.attack_ensemble(model, model, x, y, eps, iters, restarts, square_queries, 0)
+    return {"clean": 100 * nr.accuracy(model, x_test, y_test),
+            "ibp": 100 * float(c.ibp.mean()), "crown": 100 * float(c.crown.mean()),
+            "alpha_crown": 100 * float(alpha.mean()),
+            "certified": 100 * float((c.certified | alpha).mean()),
+            "worst_case": ens["worst_case"]}
+
+
+def training_minutes(cache, spec) -> float | None:
+    """Minutes the last training of `spec` took, from the cache's training log (None: not
+    trained on this machine)."""
+    log = cache / "training_log.jsonl"
+    if not log.exists():
+        return None
+    key = model_key(spec)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    seconds = [e["seconds"] for e in lines if e.get("key") == key]
+    return seconds[-1] / 60 if seconds else None
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", default=",".join(RECIPES),
+                   help=f"recipes, comma-separated (default: all of {', '.join(RECIPES)})")
+    p.add_argument("--n", type=int, default=1000, help="test inputs certified and attacked")
+    p.add_argument("--workers", type=int, default=0, help="Dask worker processes (0: serial)")
+    p.add_argument("--quick", action="store_true", help="a smoke test: small settings")
+    a = p.parse_args()
+    names = [r for r in a.only.split(",") if r]
+    unknown = sorted(set(names) - set(RECIPES))
+    if unknown:
+        p.error(f"unknown recipe(s) {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
+    with contextlib.ExitStack() as stack:
+        executor = None
+        if a.workers:
+            from nprelu.cluster import DaskExecutor, connect
+
+            executor = DaskExecutor(stack.enter_context(connect(a.workers)))
+        results = ROOT / "results" / ("quick" if a.quick else "") / "recipes"
+        ctx = make_context(quick=a.quick, results=results, name="recipes", executor=executor)
+        s = ctx.settings
+        x, y = ctx.test_set()
+        n = min(a.n, 20) if a.quick else a.n
+        specs = {}
+        for name in names:
+            recipe = dict(RECIPES[name])
+            if a.quick:
+                recipe.update(epochs=2, ibp_ramp=1, lr_drops=())
+            specs[name] = replace(ctx.spec((392, 196), seed=0), **recipe)
+        records = ctx.records({f"recipe_{name}": (evaluate, spec, x, y, n, EPS, s.audit_iters,
+                                                  s.audit_restarts, s.audit_square_queries)
+                               for name, spec in specs.items()})
+        if executor is not None:
+            executor.drain()
+    cols = ("clean", "ibp", "crown", "alpha_crown", "certified", "worst_case")
+    print(f"| recipe ((392, 196), eps {EPS}; certified and worst case on the first {n}) | "
+          + " | ".join(cols) + " | training min |")
+    print("|---|" + "---|" * (len(cols) + 1))
+    for name, spec in specs.items():
+        r = records[f"recipe_{name}"]
+        minutes = training_minutes(ctx.store.cache, spec)
+        print(f"| {name} | " + " | ".join(f"{r[c]:.1f}" for c in cols)
+              + f" | {'–' if minutes is None else f'{minutes:.1f}'} |")
+    print(f"\nnprelu {nr.__version__}; published for fully connected nets at eps 0.1: "
+          "784-1024-10, LP-certified training 96.81 % clean / 89.1 % (Croce et al. 2019); "
+          "3x100, CROWN-IBP 95.23 % / 85 %; goal of #26: >= 97 % / >= 90 %")
+
+
+if __name__ == "__main__":
+    main()
