@@ -772,6 +772,45 @@ def ch12_conclusion():
           and cnn.layers[1].k == p1 and cnn.layers[5].n_out == paper.CNN_HIDDEN[0]}),
         ("caps β ∈ {{{0}}}", [", ".join(f"{b:g}" for b in PAPER.ch3_betas)]),
         ("fewer steps than the paper's {steps} × {binary_steps}", paper.CW_PAPER),
+    ] + ch12_trainability_measured()
+
+
+def ch12_trainability_measured():
+    """The claims of chapter 12's trainability cell, from its records."""
+    s = PAPER
+    datasets = {"MNIST": "mnist", "Fashion-MNIST": "fashion-mnist"}
+
+    def rec(arch, ds, place, beta):
+        b = "none" if beta is None else f"{beta:g}"
+        return record(f"ch12_train_{arch}_{ds}_{place}_b{b}")
+
+    def cost(arch, ds, place):
+        return rec(arch, ds, "none", None)["clean"] - rec(arch, ds, place, 0.01)["clean"]
+
+    places = {"cnn": ("conv1", "conv2", "dense", "all"), "mlp": ("HL1", "HL2", "HL3", "HL123")}
+    rows = [(f"| {arch.upper()}, {name} | {{0:.2f}} % | {{1:.2f}} | {{2:.2f}} | {{3:.2f}} | "
+             "{4:.2f} |", [rec(arch, ds, "none", None)["clean"]]
+             + [cost(arch, ds, p) for p in places[arch]])
+            for name, ds in datasets.items() for arch in ("cnn", "mlp")]
+    conv = {ds: max(cost("cnn", ds, p) for p in ("conv1", "conv2")) for ds in datasets.values()}
+    mlp = [cost("mlp", ds, p) for ds in datasets.values() for p in ("HL1", "HL2", "HL3")]
+    live = [rec("cnn", ds, "conv1", 0.01)["live"][0] for ds in datasets.values()]
+    return [
+        ("(full settings: {e} epochs on all {n} training images",
+         {"e": s.ch12_epochs, "n": s.ch12_n_train, "holds": s.ch12_n_train == 60000}),
+        ("The cost of a cap of {0:g}, in points", [min(s.ch3_betas)]),
+        *rows,
+        ("costs the CNN at most {c_mn:.2f} points on MNIST and {c_fa:.2f} on Fashion-MNIST, where "
+         "the same cap in any hidden layer of the MLP costs {lo:.2f} to {hi:.2f} points",
+         {"c_mn": conv["mnist"], "c_fa": conv["fashion-mnist"], "lo": min(mlp), "hi": max(mlp),
+          "holds": max(conv.values()) < min(mlp)}),
+        ("dense layer capped at {b:g} loses {fa:.2f} points on Fashion-MNIST, as much as the "
+         "MLP's hidden layers; on MNIST it loses {mn:.2f}",
+         {"b": 0.01, "fa": cost("cnn", "fashion-mnist", "dense"),
+          "mn": cost("cnn", "mnist", "dense"),
+          "holds": cost("cnn", "fashion-mnist", "dense") >= cost("mlp", "fashion-mnist", "HL1")}),
+        ("{0:.1f} % of conv1's units sit strictly between 0 and the cap on MNIST ({1:.1f} % on",
+         live),
     ]
 
 
