@@ -216,10 +216,12 @@ def _interval_forward(model: Network, mu: np.ndarray, r: np.ndarray, cache: list
             act = layer.act
             a_l, a_u = (act.fn(l), act.fn(u)) if act is not None else (l, u)
             cache.append((layer, mu.shape, P_mu, P_r, l, u, W2, absW2))
-            n, shape = len(mu), layer.out_shape(mu.shape[1:])
-            mu, r = (a_u + a_l) / 2, (a_u - a_l) / 2
+            centre, radius = (a_u + a_l) / 2, (a_u - a_l) / 2
             if layer.kind == "conv2d":  # one row per output pixel -> (N, C_out, OH, OW)
-                mu, r = rows_to_images(mu, n, *shape[1:]), rows_to_images(r, n, *shape[1:])
+                _, oh, ow = layer.out_shape(mu.shape[1:])
+                centre = rows_to_images(centre, len(mu), oh, ow)
+                radius = rows_to_images(radius, len(mu), oh, ow)
+            mu, r = centre, radius
         elif layer.kind == "maxpool2d":  # monotone: the window's largest lower and upper end
             lo, (shape, arg_lo) = layer.forward(mu - r)
             hi, (_, arg_hi) = layer.forward(mu + r)
