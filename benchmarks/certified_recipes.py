@@ -20,7 +20,7 @@ import json
 from dataclasses import replace
 
 import nprelu as nr
-from nprelu import audit, certify
+from nprelu import audit, certify, paper
 from nprelu.alpha_crown import alpha_crown_margins
 from nprelu.context import ROOT, make_context
 from nprelu.store import model_key
@@ -28,21 +28,13 @@ from nprelu.store import model_key
 EPS = 0.1
 
 
-def ibp_recipe(epochs: int = 30, **kw) -> dict:
-    """Chapter 10's IBP recipe with `epochs` epochs (warm-up 1, ramp over a third, the
-    learning rate divided by 10 at 70 % and 85 %), fields in kw replaced."""
-    return {"ibp_eps": 0.15, "batch_size": 100, "ibp_warmup": 1, "ibp_ramp": max(1, epochs // 3),
-            "ibp_kappa": 0.5, "lr_drops": (int(0.7 * epochs), int(0.85 * epochs)),
-            "epochs": epochs, **kw}
-
-
 RECIPES = {
-    "ibp-ch10": ibp_recipe(),  # chapter 10: 95.1 % clean, 82.0 % certified
-    "ibp-eps0.2": ibp_recipe(ibp_eps=0.2),  # Gowal et al.: train at 0.2 for 0.1
-    "ibp-kappa0": ibp_recipe(ibp_kappa=0.0),  # the bound's loss alone at the end
-    "ibp-60": ibp_recipe(60),  # twice as long
-    "crown-ibp": ibp_recipe(ibp_bound="crown-ibp"),
-    "crown-ibp-eps0.2": ibp_recipe(ibp_bound="crown-ibp", ibp_eps=0.2),
+    "ibp-ch10": paper.ibp_recipe(30),  # chapter 10: 95.1 % clean, 82.0 % certified
+    "ibp-eps0.2": paper.ibp_recipe(30, ibp_eps=0.2),  # Gowal et al.: train at 0.2 for 0.1
+    "ibp-kappa0": paper.ibp_recipe(30, ibp_kappa=0.0),  # the bound's loss alone at the end
+    "ibp-60": paper.ibp_recipe(60),  # twice as long
+    "crown-ibp": paper.ibp_recipe(30, ibp_bound="crown-ibp"),
+    "crown-ibp-eps0.2": paper.ibp_recipe(30, ibp_bound="crown-ibp", ibp_eps=0.2),
 }
 
 

@@ -84,8 +84,8 @@ ctx.figure(plotting.relaxation_figure(certify.relaxation), "ch10_relaxation")
 # training at eps 0.2 first; it cost clean and certified accuracy, and we did not keep it.)
 
 # %%
-IBP = dict(ibp_eps=0.15, batch_size=100, ibp_warmup=1, ibp_ramp=max(1, s.ibp_epochs // 3),
-           ibp_kappa=0.5, lr_drops=(int(0.7 * s.ibp_epochs), int(0.85 * s.ibp_epochs)))
+IBP = paper.ibp_recipe(s.ibp_epochs)  # that recipe as Spec fields (nprelu/paper.py)
+print("IBP recipe:", IBP)
 nets = {}
 for sd in ctx.seeds:
     for adv in paper.TABLE1_TRAINING:
@@ -95,7 +95,7 @@ for sd in ctx.seeds:
     for beta in paper.TABLE1_BETAS:
         nets[beta, "ibp", sd] = replace(
             ctx.spec(paper.TABLE1_HIDDEN, caps={2: beta} if beta else None, seed=sd),
-            epochs=s.ibp_epochs, **IBP)
+            **IBP)
 print(len(nets), "nets")
 
 # %% [markdown]

@@ -248,13 +248,11 @@ print("mean accuracy over β ≤ 1 and " + ", ".join(DATASETS) + ": "
 # ## Table 1 for the CNN
 #
 # The twelve nets of Sec. 8 with the caps at that place, and two IBP-trained CNNs (uncapped,
-# and capped at β = 1 there), trained with chapter 10's recipe for its IBP-trained MLPs (the
-# same `IBP` settings below), on fewer epochs.
+# and capped at β = 1 there), trained with chapter 10's recipe for its IBP-trained MLPs
+# (`paper.ibp_recipe`), on fewer epochs.
 
 # %%
-IBP = dict(ibp_eps=0.15, batch_size=100, ibp_warmup=1, ibp_ramp=max(1, s.ch12_ibp_epochs // 3),
-           ibp_kappa=0.5, lr_drops=(int(0.7 * s.ch12_ibp_epochs), int(0.85 * s.ch12_ibp_epochs)),
-           epochs=s.ch12_ibp_epochs)
+IBP = paper.ibp_recipe(s.ch12_ibp_epochs)
 TRAININGS = (*paper.TABLE1_TRAINING, "ibp")
 IBP_BETAS = (None, 1.0)
 table = {}
@@ -541,6 +539,21 @@ def datasets_figure(both):
 
 if have:
     ctx.figure(datasets_figure(both), "ch12_datasets")
+
+# %% [markdown]
+# **What we measured** (three seeds per dataset; on MNIST the ensemble audited all three seeds
+# of the β = 0.01 nets and seed 0 of the others). MNIST's verdict transfers:
+#
+# - With PGD training, β = 0.01 wins PGD-10 on both datasets, 96.62 % against the uncapped
+#   net's 89.61 % on MNIST and 76.05 % against 65.73 % on Fashion-MNIST, and loses the worst
+#   case on both: 12.1 % against 84.6 % on MNIST, 20.4 % against 62.1 % on Fashion-MNIST.
+# - The cap costs more where the task is harder: with clean training, β = 0.01 loses 1.32
+#   points of clean accuracy on MNIST and 16.19 on Fashion-MNIST.
+# - Against the published 784-1024-10 MLP (Croce et al., 2019): standard training 90.5 % clean
+#   and 0 % robust, ours 89.23 % clean and 0.8 % worst case; PGD training 88.3 % clean and at
+#   most 70.5 % robust, ours 79.20 % and 62.1 %. Our net is smaller, (392, 196), and as in
+#   Sec. 8, only fine-tuned with PGD for 10 epochs after 20 clean ones, where theirs trained
+#   with PGD throughout: the likely reasons for the gap, untested here.
 
 # %% [markdown]
 # ## How to read the results

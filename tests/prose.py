@@ -25,6 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "results" / "records"
 SEED_RECORDS = ROOT / "results" / "seeds" / "records"
+FASHION_RECORDS = ROOT / "results" / "fashion-mnist" / "records"
 
 # Numbers that name things rather than measure them. Each alternative swallows the number
 # with the word that makes it a label, so the rest of the text is left for the claims.
@@ -99,7 +100,7 @@ def seed_record(name: str) -> dict:
     return _load(SEED_RECORDS, name)
 
 
-def seed_records(name: str, seeds=(0, 1, 2)) -> list[dict]:
+def seed_records(name: str, seeds=(0, 1, 2), folder: Path = SEED_RECORDS) -> list[dict]:
     """The numbers of the same record for each seed of results/seeds/ (NAME without the
-    _seedN suffix)."""
-    return [_load(SEED_RECORDS, f"{name}_seed{s}") for s in seeds]
+    _seedN suffix), or of another three-seed run's records `folder`."""
+    return [_load(folder, f"{name}_seed{s}") for s in seeds]
