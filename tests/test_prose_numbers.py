@@ -775,7 +775,7 @@ def ch12_conclusion():
           and cnn.layers[1].k == p1 and cnn.layers[5].n_out == paper.CNN_HIDDEN[0]}),
         ("caps β ∈ {{{0}}}", [", ".join(f"{b:g}" for b in PAPER.ch3_betas)]),
         ("fewer steps than the paper's {steps} × {binary_steps}", paper.CW_PAPER),
-    ] + ch12_trainability_measured() + ch12_datasets_measured()
+    ] + ch12_trainability_measured() + ch12_table_measured() + ch12_datasets_measured()
 
 
 def ch12_trainability_measured():
@@ -814,6 +814,66 @@ def ch12_trainability_measured():
           "holds": cost("cnn", "fashion-mnist", "dense") >= cost("mlp", "fashion-mnist", "HL1")}),
         ("{0:.1f} % of conv1's units sit strictly between 0 and the cap on MNIST ({1:.1f} % on",
          live),
+    ]
+
+
+def ch12_table_measured():
+    """The claims of chapter 12's CNN Table 1 (MNIST, caps in conv1, seed 0)."""
+    s = PAPER
+
+    def rec(kind, beta, training):
+        return record(f"ch12_{kind}_cnn_mnist_conv1_{net_tag(beta, training, 0)}")
+
+    def cell(beta, training, kind, key):
+        return rec(kind, beta, training)[key]
+
+    twelve = [(b, t) for t in paper.TABLE1_TRAINING for b in paper.TABLE1_BETAS]
+    allnets = twelve + [(None, "ibp"), (1.0, "ibp")]
+    pgd12 = {k: cell(*k, "linf", "pgd") for k in twelve}
+    worst12 = {k: cell(*k, "ensemble", "worst_case") for k in twelve}
+    return [
+        ("the worst case and the certificates on the first {0} test inputs, so one input is "
+         "{1:.0f} points", [s.ch12_samples, 100 / s.ch12_samples]),
+        ("β = {b:g} in conv1 gives the best PGD-10 accuracy of the four PGD-trained nets, {a:.2f} "
+         "% (uncapped {u:.2f} %), and the lowest worst case of the table: {w:.0f} % of the {n} "
+         "inputs survive the ensemble, against {wu:.0f} % for the uncapped net",
+         {"b": 0.01, "a": pgd12[0.01, "pgd"], "u": pgd12[None, "pgd"],
+          "w": worst12[0.01, "pgd"], "n": s.ch12_samples, "wu": worst12[None, "pgd"],
+          "holds": max((k for k in twelve if k[1] == "pgd"), key=pgd12.get) == (0.01, "pgd")
+          and worst12[0.01, "pgd"] == min(worst12.values())}),
+        ("uses no gradient, alone brings it to {0:.0f} %", [cell(0.01, "pgd", "ensemble",
+                                                               "square")]),
+        ("β = {b:g} lifts PGD-10 from {u:.2f} % to {a:.2f} % while the worst case falls from "
+         "{wu:.0f} % to {w:.0f} %",
+         {"b": 0.01, "u": pgd12[None, None], "a": pgd12[0.01, None], "wu": worst12[None, None],
+          "w": worst12[0.01, None]}),
+        ("(the zero-gradient column is {z} everywhere)",
+         {"z": 0, "holds": all(cell(*k, "linf", "zero_gradient") == 0 for k in allnets)}),
+        ("β = 1 and β = 0.1 keep {a:.0f} % in the worst case, the uncapped net {u:.0f} %: one "
+         "input apart, within the noise of {n} inputs",
+         {"a": worst12[1.0, "pgd"], "u": worst12[None, "pgd"], "n": s.ch12_samples,
+          "holds": worst12[1.0, "pgd"] == worst12[0.1, "pgd"]
+          and abs(worst12[1.0, "pgd"] - worst12[None, "pgd"]) == 100 / s.ch12_samples}),
+        ("gives the β = {b:g} nets {c:.0f} % (clean training) and {a:.0f} % (FGSM and PGD "
+         "training)", {"b": 0.01, "c": cell(0.01, None, "cw", "cw"),
+                       "a": cell(0.01, "fgsm", "cw", "cw"),
+                       "holds": cell(0.01, "fgsm", "cw", "cw") == cell(0.01, "pgd", "cw", "cw")}),
+        ("black image's class: {c:.0f} % and {a:.0f} %",
+         {"c": cell(0.01, None, "cw", "cw_foolbox"), "a": cell(0.01, "fgsm", "cw", "cw_foolbox"),
+          "holds": cell(0.01, "fgsm", "cw", "cw_foolbox")
+          == cell(0.01, "pgd", "cw", "cw_foolbox")}),
+        ("No net of the twelve has a single input certified at eps 0.1",
+         {"holds": all(cell(*k, "cert", "either") == 0 for k in twelve)}),
+        ("The two IBP-trained CNNs ({e} epochs) certify {c0:.0f} % (uncapped) and {c1:.0f} % "
+         "(β = 1 in conv1), at {a0:.2f} % and {a1:.2f} % clean accuracy; their worst case is "
+         "{w:.0f} % for both",
+         {"e": s.ch12_ibp_epochs, "c0": cell(None, "ibp", "cert", "either"),
+          "c1": cell(1.0, "ibp", "cert", "either"), "a0": cell(None, "ibp", "linf", "clean"),
+          "a1": cell(1.0, "ibp", "linf", "clean"), "w": cell(None, "ibp", "ensemble", "worst_case"),
+          "holds": cell(None, "ibp", "ensemble", "worst_case")
+          == cell(1.0, "ibp", "ensemble", "worst_case")
+          == cell(1.0, "ibp", "cert", "either")
+          == cell(None, "ibp", "cert", "either") + 100 / s.ch12_samples}),
     ]
 
 
