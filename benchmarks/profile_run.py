@@ -59,7 +59,9 @@ def training_kind(entry: dict) -> str:
     return f"training: clean {arch} ({entry['epochs']} epochs)"
 
 
-def profile(results: Path, cache: Path) -> tuple[list[str], dict]:
+def profile(results: Path, cache: Path, prefix: str = "") -> tuple[list[str], dict]:
+    """The profile of the records under results/records whose names start with `prefix` (all by
+    default) and of the trainings of the models they used."""
     rows: dict[str, list[float]] = defaultdict(list)
     epoch_seconds: dict[str, list[float]] = defaultdict(list)
     log = cache / "training_log.jsonl"
@@ -68,7 +70,7 @@ def profile(results: Path, cache: Path) -> tuple[list[str], dict]:
         entry = json.loads(line)
         seen[entry["key"]] = entry  # the last training of each model counts
     records = [json.loads(path.read_text()) for path in sorted((results / "records")
-                                                               .glob("*.json"))]
+                                                               .glob(f"{prefix}*.json"))]
     used = set(re.findall(r'"model": "([0-9a-f]{12})"', json.dumps([r["config"]
                                                                     for r in records])))
     for entry in seen.values():
@@ -115,10 +117,13 @@ def main() -> None:
                    help="the section of RESULTS.md to write (default: profile, the whole paper's;"
                         " another name for a run of some chapters, e.g. profile-ch12)")
     p.add_argument("--title", default="Profile of the full run")
+    p.add_argument("--records", default="", metavar="PREFIX",
+                   help="only the records whose names start with PREFIX (e.g. ch12_) and the "
+                        "models they used")
     a = p.parse_args()
     from bench import replace_section
 
-    lines, summary = profile(Path(a.results), Path(a.cache))
+    lines, summary = profile(Path(a.results), Path(a.cache), a.records)
     print("\n".join(lines))
     replace_section(HERE / "RESULTS.md", a.section, f"## {a.title}\n\n" + "\n".join(lines))
     if a.section == "profile":  # the book's training estimates come from the whole run
