@@ -925,7 +925,6 @@ def ch12_added_measured():
           and c("cnn", "input", 0.1, "cert", "crown") == certified["cnn", "input", 0.1] > 0
           and all(v == 0 for k, v in certified.items() if k != ("cnn", "input", 0.1))
           and not any(table)}),
-        ("cannot dim a stroke brighter than {0:g}", [0.1 + 0.1]),  # the cap plus eps
         ("Before the worst case's {0:.0f} % is believed", [worst["cnn", "input", 0.1]]),
         ("β = {b:g} at the same place leaves {w:.0f} %",
          {"b": 0.01, "w": worst["cnn", "input", 0.01]}),
