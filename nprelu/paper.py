@@ -91,6 +91,8 @@ def ibp_recipe(epochs: int, **changes) -> dict:
     clean loss's weight kappa falls from 1 to 0.5; the learning rate drops tenfold at 70 % and
     85 % of the epochs. `changes` replaces fields (e.g. ibp_eps=0.2, ibp_bound="crown-ibp").
     Chapters 10 and 12 and benchmarks/certified_recipes.py train with it."""
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"ibp_recipe: epochs must be a whole number >= 1, got {epochs!r}")
     return {"ibp_eps": 0.15, "batch_size": 100, "ibp_warmup": 1, "ibp_ramp": max(1, epochs // 3),
             "ibp_kappa": 0.5, "lr_drops": (int(0.7 * epochs), int(0.85 * epochs)),
             "epochs": epochs, **changes}

@@ -124,3 +124,12 @@ def test_train_command_refuses_to_save_a_net_whose_loss_exploded(cli, tmp_path):
     assert code == 2 and "training diverged: the last epoch's mean loss is" in err
     assert "uniform guess" in err and "Nothing was saved" in err and "lr is 1e+09" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("epochs", [0, -3, 2.5, True, None])
+def test_ibp_recipe_refuses_a_bad_epoch_count(epochs):
+    from nprelu import paper
+
+    with pytest.raises(ValueError, match="epochs must be a whole number >= 1"):
+        paper.ibp_recipe(epochs)
+    assert paper.ibp_recipe(3)["ibp_ramp"] == 1 and paper.ibp_recipe(3)["lr_drops"] == (2, 2)
