@@ -380,9 +380,9 @@ ctx.figure(cnn_table_figure(rows), "ch12_cnn_table1")
 # - **Table 1's verdict repeats on the CNN.** With PGD training, β = 0.01 in conv1 gives the
 #   best PGD-10 accuracy of the four PGD-trained nets, 96.69 % (uncapped 95.32 %), and the
 #   lowest worst case of the table: 0 % of the 50 inputs survive the ensemble, against 94 % for
-#   the uncapped net. The Square
-#   attack, which uses no gradient, alone brings it to 0 %. With clean training, β = 0.01 lifts
-#   PGD-10 from 68.95 % to 91.16 % while the worst case falls from 58 % to 0 %.
+#   the uncapped net. The Square attack, which uses no gradient, alone brings it to 0 %. With
+#   clean training, β = 0.01 lifts PGD-10 from 68.95 % to 91.16 % while the worst case falls
+#   from 58 % to 0 %.
 # - **Masking without zero gradients.** No input of any CNN has an exactly zero input gradient
 #   (the zero-gradient column is 0 everywhere): a few conv1 units stay live (neither zero nor
 #   at the cap) on every image and pass a gradient, but one that leads PGD nowhere while
@@ -486,10 +486,11 @@ ctx.figure(added_figure(added_rows), "ch12_added_layer")
 # and bright pixels.
 
 # %%
-layer = ctx.model(added["cnn", "input", 0.1]).layers[0]
+beta = 0.1
+layer = ctx.model(added["cnn", "input", beta]).layers[0]
 w, b = float(layer.W.ravel()[0]), float(layer.b.ravel()[0])
-dark, bright = -b / w, (0.1 - b) / w  # z = w x + b is 0 below `dark`, at the cap above `bright`
-print(f"the added 1×1 layer after its epoch: z = clip({w:.3f} x {b:+.3f}, 0, 0.1): a pixel "
+dark, bright = -b / w, (beta - b) / w  # z = w x + b is 0 below `dark`, at the cap above `bright`
+print(f"the added 1×1 layer after its epoch: z = clip({w:.3f} x {b:+.3f}, 0, {beta:g}): a pixel "
       f"below {dark:.3f} is dark to the net, one above {bright:.3f} sits at the cap; at eps {EPS} "
       f"a pixel at or below {dark - EPS:.3f} stays dark, one above {bright + EPS:.3f} at the cap")
 
