@@ -818,15 +818,17 @@ def ch12_trainability_measured():
     ]
 
 
+def ch12_cnn_record(kind: str, beta, training) -> dict:
+    """One record of a net of chapter 12's CNN Table 1 (MNIST, caps in conv1, seed 0)."""
+    return record(f"ch12_{kind}_cnn_mnist_conv1_{net_tag(beta, training, 0)}")
+
+
 def ch12_table_measured():
     """The claims of chapter 12's CNN Table 1 (MNIST, caps in conv1, seed 0)."""
     s = PAPER
 
-    def rec(kind, beta, training):
-        return record(f"ch12_{kind}_cnn_mnist_conv1_{net_tag(beta, training, 0)}")
-
     def cell(beta, training, kind, key):
-        return rec(kind, beta, training)[key]
+        return ch12_cnn_record(kind, beta, training)[key]
 
     twelve = [(b, t) for t in paper.TABLE1_TRAINING for b in paper.TABLE1_BETAS]
     allnets = twelve + [(None, "ibp"), (1.0, "ibp")]
@@ -882,19 +884,16 @@ def ch12_added_measured():
     """The claims of chapter 12's capped layer added to a trained MLP and CNN (MNIST, seed 0)."""
     s = PAPER
 
-    def rec(kind, arch, where, beta):
-        if arch == "cnn" and beta is None:  # the CNN without the layer is the table's first row
-            return record(f"ch12_{kind}_cnn_mnist_conv1_{net_tag(None, None, 0)}")
-        b = "none" if beta is None else f"{beta:g}"
-        return record(f"ch12_{kind}_added_{arch}_mnist_{where}_b{b}")
-
     def c(arch, where, beta, kind, key):
-        return rec(kind, arch, where, beta)[key]
+        if arch == "cnn" and beta is None:  # the CNN without the layer is the table's first row
+            return ch12_cnn_record(kind, None, None)[key]
+        b = "none" if beta is None else f"{beta:g}"
+        return record(f"ch12_{kind}_added_{arch}_mnist_{where}_b{b}")[key]
 
     added = [(a, w, b) for a in ("mlp", "cnn") for w in ("input", "output")
              for b in s.ch12_added_betas]
     certified = {k: c(*k, "cert", "either") for k in added}
-    table = [record(f"ch12_cert_cnn_mnist_conv1_{net_tag(b, t, 0)}")["either"]
+    table = [ch12_cnn_record("cert", b, t)["either"]
              for t in paper.TABLE1_TRAINING for b in paper.TABLE1_BETAS]
     worst = {k: c(*k, "ensemble", "worst_case") for k in added
              + [("mlp", "none", None), ("cnn", "none", None)]}
