@@ -115,7 +115,8 @@ def _leaf(model: Network, bounds, betas, clamps, lo, hi, y: int):
 def branch_and_bound(model: Network, x: np.ndarray, y: int, eps: float,
                      time_limit: float = 10.0, batch: int = 32, alpha_iters: int = 10,
                      lr: float = 0.1, attack_restarts: int = 2, seed: int = 0,
-                     split: str = "intercept", intermediate: int = 0) -> BaBResult:
+                     split: str = "intercept", intermediate: int = 0,
+                     max_domains: int | None = None) -> BaBResult:
     """Decide whether every point of the box around x (D,) at radius eps keeps class y.
     `batch` sub-problems are bounded at once, each by CROWN followed by `alpha_iters` steps of
     alpha-CROWN (on the first 20 test inputs of the clean 392-196 net at eps 0.02, 10 s each:
@@ -123,6 +124,8 @@ def branch_and_bound(model: Network, x: np.ndarray, y: int, eps: float,
     `split`: "intercept" (the unit whose lines cost the bound most) or "gap" (widest chord).
     intermediate > 0: every sub-problem's hidden intervals are tightened by that many steps
     of alpha-CROWN (alpha_crown_bounds) before its margins are bounded.
+    max_domains: stop ("unknown") once that many sub-problems are bounded, a budget that,
+    unlike the time limit, gives the same verdict on a fast and a slow machine.
     Returns the verdict, a lower bound on the smallest margin (exact verdicts: its sign is the
     verdict), the sub-problems bounded, the seconds, and a counterexample."""
     t0 = time.perf_counter()
@@ -131,6 +134,8 @@ def branch_and_bound(model: Network, x: np.ndarray, y: int, eps: float,
     time_limit = check_number(time_limit, "time_limit", positive=True)
     intermediate = check_count(intermediate, "intermediate", minimum=0)
     batch = check_count(batch, "batch")
+    if max_domains is not None:
+        max_domains = check_count(max_domains, "max_domains")
     if split not in ("intercept", "gap"):
         raise ValueError(f"split must be 'intercept' or 'gap', got {split!r}")
     if not _dense_stack(model):
@@ -149,7 +154,8 @@ def branch_and_bound(model: Network, x: np.ndarray, y: int, eps: float,
     queue, tick = [(-np.inf, 0, root)], 1  # (parent's bound, tie-break, clamps)
     done_lower, bounded = np.inf, 0
     while queue:
-        if time.perf_counter() - t0 > time_limit:
+        if (time.perf_counter() - t0 > time_limit
+                or (max_domains is not None and bounded >= max_domains)):
             return BaBResult("unknown", min(done_lower, queue[0][0]), bounded,
                              time.perf_counter() - t0)
         todo = [heapq.heappop(queue) for _ in range(min(batch, len(queue)))]

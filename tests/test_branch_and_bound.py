@@ -58,6 +58,8 @@ def test_branch_and_bound_stops_at_its_time_limit_and_refuses_what_it_cannot_do(
     y = int(model.predict(x[None])[0])
     res = branch_and_bound(model, x, y, 0.05, time_limit=1e-9)
     assert res.status == "unknown" and res.lower < 0 and res.witness is None
+    with pytest.raises(ValueError, match="max_domains"):
+        branch_and_bound(model, x, y, 0.05, max_domains=0)
     with pytest.raises(ValueError, match="time_limit"):
         branch_and_bound(model, x, y, 0.05, time_limit=0)
     with pytest.raises(ValueError, match="split must be"):
@@ -65,3 +67,17 @@ def test_branch_and_bound_stops_at_its_time_limit_and_refuses_what_it_cannot_do(
     cnn = nr.Network.cnn(convs=((2, 3),), dense=(4,), seed=0)
     with pytest.raises(ValueError, match="dense nets"):
         branch_and_bound(cnn, np.zeros(784), 0, 0.1)
+
+
+def test_a_budget_of_sub_problems_stops_the_search_the_same_way_everywhere():
+    """max_domains is a budget in work, not seconds: the one-kink net needs 3 sub-problems
+    without alpha (the box, then its halves); with a budget of 1 it stops after the box."""
+    model = nr.Network.dense((1,), n_in=1, n_out=2, seed=0, dtype=np.float64)
+    hidden, out = model.layers
+    hidden.W[...], hidden.b[...] = 3.0, -1.0
+    out.W[...], out.b[...] = [[1.0, 0.0]], [0.1, 0.0]
+    x, y = np.array([0.5]), 0
+    res = branch_and_bound(model, x, y, 0.5, alpha_iters=0, max_domains=1)
+    assert res.status == "unknown" and res.domains == 1 and res.lower == pytest.approx(-0.9)
+    res = branch_and_bound(model, x, y, 0.5, alpha_iters=0, max_domains=3)
+    assert res.status == "robust" and res.domains == 3
