@@ -129,6 +129,9 @@ class Settings:
     milp_samples: int = 100  # the exact MILP on the first 100 (those still undecided)
     milp_seconds: float = 20.0  # time limit per input
     milp_binaries: int = 200  # inputs whose program needs more binaries are "unknown"
+    alpha_iters: int = 20  # alpha-CROWN's steps of slope ascent per batch of inputs
+    bab_domains: int = 320  # branch and bound: sub-problems per input (a budget in work)
+    bab_seconds: float = 600.0  # and a time limit far above it, so that the budget binds
     ibp_epochs: int = 30
     # ch11 (beyond the paper): D-ReLU's learned caps (Sooksatra & Rivas, 2024)
     drelu_lams: tuple = (0, 1e-7, 1e-5, 1e-3, 0.1, 1, 100)  # their "balancer" grid
@@ -180,7 +183,8 @@ class Settings:
                        cw_steps=200, cw_binary_steps=4, smap_samples=100, audit_samples=100,
                        audit_iters=20, audit_restarts=1, audit_square_queries=200,
                        cert_samples=100, cert_eps=(0.02, 0.1), curve_samples=50, milp_samples=10,
-                       milp_seconds=5.0, milp_binaries=60, ibp_epochs=4,
+                       milp_seconds=5.0, milp_binaries=60, alpha_iters=5, bab_domains=32,
+                       bab_seconds=60.0, ibp_epochs=4,
                        drelu_lams=(0, 0.1), drelu_seeds=(0,), drelu_max_epochs=3,
                        drelu_fast_epochs=3,
                        drelu_patience=2, drelu_faithful_lams=(0.1,), drelu_samples=100,

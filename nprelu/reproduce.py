@@ -61,6 +61,7 @@ FIGURES = [
     ("ch10_relaxation", "Certification — the capped ReLU's linear relaxation"),
     ("ch10_sandwich", "Certification — certified vs worst-case robust accuracy at eps 0.1"),
     ("ch10_eps", "Certification — bounds over eps"),
+    ("ch10_undecided", "Certification — inputs still undecided, and what the exact methods decide"),
     ("ch11_cap_trajectory", "D-ReLU — the learned caps during training"),
     ("ch11_cap_histogram", "D-ReLU — where the learned caps end up"),
     ("ch11_protocols", "D-ReLU — their protocol against a sound one"),
@@ -300,7 +301,8 @@ def write_readme(ctx: Context, total: float | None = None, rss_mib: float | None
         lines += [notes.read_text().strip(), ""]
     for md, title in (("table1.md", "Table 1, side by side with the paper"),
                       ("audit.md", "Audit: worst-case robust accuracy (beyond the paper)"),
-                      ("ch10_sandwich.md", "Certified and worst-case robust accuracy")):
+                      ("ch10_sandwich.md", "Certified and worst-case robust accuracy"),
+                      ("ch10_undecided.md", "What bounds and exact methods leave undecided")):
         if (res / md).exists():
             lines += [f"## {title}", "", (res / md).read_text().strip(), ""]
     if (res / "seeds" / "table1.md").exists():  # `--seeds 0,1,2 --results results/seeds`
