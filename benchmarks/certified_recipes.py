@@ -9,7 +9,8 @@ the share certified at eps 0.1 by IBP, by CROWN and by alpha-CROWN (20 steps) an
 survives chapter 9's attack ensemble (an upper bound: certified <= true <= worst case). Prints
 a Markdown table (recipe, clean, certified, worst case, training minutes from the cache's
 training log) for benchmarks/RESULTS.md. The recipes follow Gowal et al. 2018 (IBP, a larger
-training eps than tested) and Zhang et al. 2020 (CROWN-IBP); `ibp-ch10` is chapter 10's.
+training eps than tested) and Zhang et al. 2020 (CROWN-IBP); `ibp-ch10` is chapter 10's; the
+`ibp-60-hl2@...` rows are chapter 10's capped nets (HL2 capped at beta) trained like ibp-60.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ RECIPES = {
     "ibp-60": paper.ibp_recipe(60),  # twice as long
     "crown-ibp": paper.ibp_recipe(30, ibp_bound="crown-ibp"),
     "crown-ibp-eps0.2": paper.ibp_recipe(30, ibp_bound="crown-ibp", ibp_eps=0.2),
+    # the best of the above (ibp-60) on chapter 10's capped nets (HL2 capped at beta)
+    **{f"ibp-60-hl2@{beta:g}": {**paper.ibp_recipe(60), "caps": ((2, beta),)}
+       for beta in (1.0, 0.1, 0.01)},
 }
 
 

@@ -409,6 +409,8 @@ ctx.figure(eps_figure(records, ctx.seeds[0]), "ch10_eps")
 
 # %%
 def undecided_counts(beta, training, sd):
+    """One net's shares (%) of certified and undecided inputs, and what the exact methods
+    decided of the inputs the bounds left open (counts)."""
     t = net_tag(beta, training, sd)
     cert = np.array(records[f"cert_{t}"]["certified_at_0.1"], bool)
     alpha = np.array(tighter[f"alpha_{t}"]["certified"], bool)
