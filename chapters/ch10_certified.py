@@ -448,7 +448,8 @@ lines += ["", f"eps = {EPS}. On the first {len(x)} test inputs, in %: certified 
           "undecided_alpha (nor by alpha-CROWN). On the first "
           f"{n_milp}, counts: gap (undecided after IBP and CROWN; the inputs both exact methods "
           f"got), milp_decided (≤ {s.milp_seconds:g} s, ≤ {s.milp_binaries} binaries), "
-          f"bab_decided and bab_robust (branch and bound, ≤ {s.bab_domains} sub-problems), "
+          f"bab_decided and bab_robust (branch and bound, a budget of {s.bab_domains} "
+          "sub-problems, checked per batch of 32), "
           "neither (left undecided by both)."]
 ctx.text("ch10_undecided.md", "\n".join(lines) + "\n", show=True)
 
@@ -519,13 +520,14 @@ ctx.figure(undecided_figure(counts), "ch10_undecided")
 #   Table 1 net. On the IBP-trained nets it certifies less than IBP (76.4 % against 82.0 %,
 #   uncapped), for CROWN's reason above.
 # - **Branch and bound decides where the MILP could not, and breaks what the attacks could
-#   not.** On the MILP's inputs it decided 34 of the 385 that the bounds had left open (≤ 320
-#   sub-problems each), the MILP 2. It proved 18 robust, 12 of them on the uncapped PGD-trained
-#   net, whose truth on those 100 inputs now lies in 20–88 % instead of 8–88 %. It found a
-#   counterexample for the other 16, each an input that had survived every attack of chapter 9;
-#   15 of them belong to capped nets. The corner of the box that the linear bound points to is
-#   an attack that needs no gradient, so the cap's masking does not hide it: for the capped
-#   nets even chapter 9's worst case is too high.
+#   not.** On the MILP's inputs it decided 34 of the 385 that the bounds had left open (a
+#   budget of 320 sub-problems each, checked per batch of 32), the MILP 2. It proved 18
+#   robust, 12 of them on the uncapped PGD-trained net, whose truth on those 100 inputs now
+#   lies in 20–88 % instead of 8–88 %. It found a counterexample for the other 16, each an
+#   input that had survived every attack of chapter 9; 15 of them belong to capped nets. The
+#   corner of the box that the linear bound points to is an attack that needs no gradient, so
+#   the cap's masking does not hide it: for the capped nets even chapter 9's worst case is too
+#   high.
 # - **Still undecided.** After IBP, CROWN and α-CROWN, 8 of the 16 nets have at most 10 % of
 #   the first 1000 inputs undecided (the goal of issue #26): the four IBP-trained nets
 #   (0.3–2.7 %), three clean-trained nets (3.6–5.3 %) and β = 1 + PGD (3.5 %). The other

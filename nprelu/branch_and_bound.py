@@ -124,8 +124,9 @@ def branch_and_bound(model: Network, x: np.ndarray, y: int, eps: float,
     `split`: "intercept" (the unit whose lines cost the bound most) or "gap" (widest chord).
     intermediate > 0: every sub-problem's hidden intervals are tightened by that many steps
     of alpha-CROWN (alpha_crown_bounds) before its margins are bounded.
-    max_domains: stop ("unknown") once that many sub-problems are bounded, a budget that,
-    unlike the time limit, gives the same verdict on a fast and a slow machine.
+    max_domains: stop ("unknown") before the next batch once that many sub-problems are
+    bounded (so at most max_domains + batch - 1), a budget that, unlike the time limit, gives
+    the same verdict on a fast and a slow machine.
     Returns the verdict, a lower bound on the smallest margin (exact verdicts: its sign is the
     verdict), the sub-problems bounded, the seconds, and a counterexample."""
     t0 = time.perf_counter()

@@ -10,11 +10,14 @@ that names the sentence; so does a number added to the prose without a claim.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
 import nprelu as nr
 from nprelu import audit, paper
+from nprelu.branch_and_bound import branch_and_bound
 from nprelu.cw import cw_accuracies
 from nprelu.data import load_split_of
 from nprelu.metrics import mean_std
@@ -551,15 +554,16 @@ def ch10_tighter_bounds(sandwich, ibp, t1):
         ("it certifies less than IBP ({0:.1f} % against {1:.1f} %, uncapped)",
          [c[None, "ibp"]["alpha"], ibp[None]["ibp"]]),
         ("", {"holds": all(c[b, "ibp"]["alpha"] < ibp[b]["ibp"] for b in paper.TABLE1_BETAS)}),
-        ("it decided {0} of the {1} that the bounds had left open (≤ {2} sub-problems each), the "
-         "MILP {3}. It proved {4} robust, {5} of them on the uncapped PGD-trained net, whose "
-         "truth on those {6} inputs now lies in {7}–{8} % instead of {9}–{8} %. It found a "
-         "counterexample for the other {10}",
+        ("it decided {0} of the {1} that the bounds had left open (a budget of {2} sub-problems "
+         "each, checked per batch of {11}), the MILP {3}. It proved {4} robust, {5} of them on "
+         "the uncapped PGD-trained net, whose truth on those {6} inputs now lies in {7}–{8} % "
+         "instead of {9}–{8} %. It found a counterexample for the other {10}",
          [sum(v["robust"] + v["broken"] for v in c.values()), sum(v["gap"] for v in c.values()),
           PAPER.bab_domains, sum(v["milp"] for v in c.values()),
           sum(v["robust"] for v in c.values()), pgd["robust"], n,
           pgd["first_robust"] + pgd["robust"], pgd["first_survive"] - pgd["broken"],
-          pgd["first_robust"], sum(v["broken"] for v in c.values())]),
+          pgd["first_robust"], sum(v["broken"] for v in c.values()),
+          inspect.signature(branch_and_bound).parameters["batch"].default]),
         ("", {"holds": pgd["milp"] == 0 and sandwich(None, "pgd")["lower"] == pgd["first_robust"]
               and sandwich(None, "pgd")["upper"] == pgd["first_survive"]}),
         ("{0} of them belong to capped nets", [sum(c[k]["broken"] for k in capped)]),
