@@ -124,9 +124,9 @@ def branch_and_bound(model: Network, x: np.ndarray, y: int, eps: float,
     `split`: "intercept" (the unit whose lines cost the bound most) or "gap" (widest chord).
     intermediate > 0: every sub-problem's hidden intervals are tightened by that many steps
     of alpha-CROWN (alpha_crown_bounds) before its margins are bounded.
-    max_domains: stop ("unknown") before the next batch once that many sub-problems are
-    bounded (so at most max_domains + batch - 1), a budget that, unlike the time limit, gives
-    the same verdict on a fast and a slow machine.
+    max_domains: stop ("unknown") once that many sub-problems are bounded (the last batch is cut
+    short so that the count never passes it), a budget that, unlike the time limit, gives the
+    same verdict on a fast and a slow machine.
     Returns the verdict, a lower bound on the smallest margin (exact verdicts: its sign is the
     verdict), the sub-problems bounded, the seconds, and a counterexample."""
     t0 = time.perf_counter()
@@ -159,7 +159,8 @@ def branch_and_bound(model: Network, x: np.ndarray, y: int, eps: float,
                 or (max_domains is not None and bounded >= max_domains)):
             return BaBResult("unknown", min(done_lower, queue[0][0]), bounded,
                              time.perf_counter() - t0)
-        todo = [heapq.heappop(queue) for _ in range(min(batch, len(queue)))]
+        room = batch if max_domains is None else min(batch, max_domains - bounded)
+        todo = [heapq.heappop(queue) for _ in range(min(room, len(queue)))]
         n = len(todo)
         clamps = [(np.stack([d[2][0][i] for d in todo]), np.stack([d[2][1][i] for d in todo]))
                   for i in range(len(sizes))]

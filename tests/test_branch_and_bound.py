@@ -79,5 +79,7 @@ def test_a_budget_of_sub_problems_stops_the_search_the_same_way_everywhere():
     x, y = np.array([0.5]), 0
     res = branch_and_bound(model, x, y, 0.5, alpha_iters=0, max_domains=1)
     assert res.status == "unknown" and res.domains == 1 and res.lower == pytest.approx(-0.9)
+    res = branch_and_bound(model, x, y, 0.5, alpha_iters=0, max_domains=2)
+    assert res.status == "unknown" and res.domains == 2  # the last batch cut to one of two
     res = branch_and_bound(model, x, y, 0.5, alpha_iters=0, max_domains=3)
     assert res.status == "robust" and res.domains == 3
