@@ -9,8 +9,9 @@ the share certified at eps 0.1 by IBP, by CROWN and by alpha-CROWN (20 steps) an
 survives chapter 9's attack ensemble (an upper bound: certified <= true <= worst case). Prints
 a Markdown table (recipe, clean, certified, worst case, training minutes from the cache's
 training log) for benchmarks/RESULTS.md. The recipes follow Gowal et al. 2018 (IBP, a larger
-training eps than tested) and Zhang et al. 2020 (CROWN-IBP); `ibp-ch10` is chapter 10's; the
-`ibp-60-hl2@...` rows are chapter 10's capped nets (HL2 capped at beta) trained like ibp-60.
+training eps than tested) and Zhang et al. 2020 (CROWN-IBP); `ibp-ch10` is chapter 10's first
+recipe (30 epochs); `ibp-60`, the best, is the one chapter 10 trains with now (paper.Settings.
+ibp_epochs), and the `ibp-60-hl2@...` rows are chapter 10's capped nets (HL2 capped at beta).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ EPS = 0.1
 
 
 RECIPES = {
-    "ibp-ch10": paper.ibp_recipe(30),  # chapter 10: 95.1 % clean, 82.0 % certified
+    "ibp-ch10": paper.ibp_recipe(30),  # chapter 10's first: 95.1 % clean, 82.0 % certified
     "ibp-eps0.2": paper.ibp_recipe(30, ibp_eps=0.2),  # Gowal et al.: train at 0.2 for 0.1
     "ibp-kappa0": paper.ibp_recipe(30, ibp_kappa=0.0),  # the bound's loss alone at the end
     "ibp-60": paper.ibp_recipe(60),  # twice as long
