@@ -495,10 +495,10 @@ ctx.figure(undecided_figure(counts), "ch10_undecided")
 # The MILP (first 100 inputs, ≤ 20 s and ≤ 200 binaries per input) decides every input of the
 # uncapped IBP-trained net: on those 100 inputs its true robust accuracy is exactly 90 %. The
 # β = 0.01 net leaves it nothing to decide (exactly 82 %); for β = 1 and 0.1 it pins the truth
-# to 88–89 % and 86–88 %. On the Table 1 nets
-# most neurons are unstable at eps 0.1, too many binaries for the solver, so the inputs that
-# neither a certificate nor an attack settled stay undecided (2–12 % of the first 100 for the
-# clean-trained nets; 80 % for the uncapped PGD-trained net, whose truth lies in 8–88 %).
+# to 88–89 % and 86–88 %. On the Table 1 nets most neurons are unstable at eps 0.1, too many
+# binaries for the solver, so the inputs that neither a certificate nor an attack settled stay
+# undecided (2–12 % of the first 100 for the clean-trained nets; 80 % for the uncapped
+# PGD-trained net, whose truth lies in 8–88 %).
 #
 # - **None of the twelve Table 1 nets is provably robust at eps 0.1.** IBP and CROWN certify
 #   0.0 % of every capped net and at most 5.1 % (CROWN, uncapped + PGD) of the others; the
