@@ -35,6 +35,8 @@ RECIPES = {
     "ibp-eps0.2": paper.ibp_recipe(30, ibp_eps=0.2),  # Gowal et al.: train at 0.2 for 0.1
     "ibp-kappa0": paper.ibp_recipe(30, ibp_kappa=0.0),  # the bound's loss alone at the end
     "ibp-60": paper.ibp_recipe(60),  # twice as long
+    "ibp-120": paper.ibp_recipe(120),  # four times: ibp-60 was still gaining
+    "ibp-60-shi": paper.ibp_recipe(60, ibp_init=True),  # Shi et al. 2021's initialisation
     "crown-ibp": paper.ibp_recipe(30, ibp_bound="crown-ibp"),
     "crown-ibp-eps0.2": paper.ibp_recipe(30, ibp_bound="crown-ibp", ibp_eps=0.2),
     # the best of the above (ibp-60) on chapter 10's capped nets (HL2 capped at beta)

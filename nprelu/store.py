@@ -39,7 +39,7 @@ CODE_VERSION = 1
 # differ from their defaults, so the keys of the models made before them stay valid.
 ADDED_LATER = ("ibp_eps", "ibp_warmup", "ibp_ramp", "ibp_kappa", "lr_drops", "dataset",
                "learned_caps", "cap_lam", "patience", "cap_lr", "convs", "conv_init", "added",
-               "added_beta", "added_epochs", "ibp_bound")
+               "added_beta", "added_epochs", "ibp_bound", "ibp_init")
 _LOG_LOCK = threading.Lock()
 
 

@@ -157,3 +157,23 @@ def test_certified_training_makes_certificates_hold(mnist, certified_training, c
     after = C.certify(certified, xs, ys, 0.05).certified.mean()
     assert after > before + 0.3, (before, after)
     assert nr.accuracy(certified, xs, ys) > 0.8
+
+
+def test_ibp_init_keeps_the_width_of_a_box_through_a_layer():
+    """Shi et al.'s initialisation: sigma = sqrt(2 pi) / n_in makes the mean interval radius after
+    x W exactly 2x the input's in expectation (n_in E|w| = n_in sigma sqrt(2/pi) = 2), where
+    Glorot's uniform weights give n_in a / 2 with a = sqrt(6 / (n_in + n_out)): 28 for 784 -> 392.
+    (A box of radius r becomes, after x W, a box of radius r * sum_i |W_ij| per unit.)"""
+    from nprelu.train import ibp_init
+
+    glorot = nr.MLP((392, 196), seed=3)
+    model = ibp_init(nr.MLP((392, 196), seed=3), seed=3)
+    first, second, last = model.layers
+    assert abs(np.abs(first.W).sum(axis=0).mean() - 2.0) < 0.05
+    assert abs(np.abs(second.W).sum(axis=0).mean() - 2.0) < 0.1
+    assert abs(np.abs(glorot.layers[0].W).sum(axis=0).mean() - 784 * np.sqrt(6 / 1176) / 2) < 0.5
+    assert np.array_equal(last.W, glorot.layers[2].W)  # the logits' layer keeps its weights
+    assert not first.b.any() and not second.b.any()
+    assert np.array_equal(model.params, ibp_init(nr.MLP((392, 196), seed=3), seed=3).params)
+    with pytest.raises(ValueError, match="dense layers only"):
+        ibp_init(nr.Network.cnn(convs=((2, 3),), dense=(4,), seed=0))

@@ -187,3 +187,34 @@ def test_a_crown_ibp_spec_trains_against_crown_ibp_and_keeps_the_ibp_keys(mnist)
     assert "CROWN-IBP-trained (eps 0.1)" in crown.label()
     with pytest.raises(ValueError, match="bound must be one of"):
         fit(replace(ibp, ibp_bound="lp"), x, y, progress=False)
+
+
+def test_an_ibp_init_spec_starts_from_shi_et_al_s_weights_and_keeps_the_old_keys(mnist,
+                                                                               monkeypatch):
+    """Spec(ibp_init=True) is ibp_init, then the same IBP training; the field leaves the keys of
+    every spec that does not set it as they were (a spec dict without the field keys the same)."""
+    from threadpoolctl import threadpool_limits
+
+    from nprelu.store import model_key
+    from nprelu.train import ibp_init, ibp_train
+
+    (x, y), _ = mnist
+    ibp = Spec((12,), epochs=2, n_train=200, batch_size=50, ibp_eps=0.1, ibp_warmup=0,
+               ibp_ramp=1, lr_drops=(1,))
+    shi = replace(ibp, ibp_init=True)
+    got = fit(shi, x, y, progress=False)
+    by_hand = ibp_init(nr.MLP((12,), seed=0), seed=0)
+    with threadpool_limits(1):
+        ibp_train(by_hand, x[:200], y[:200], 0.1, epochs=2, batch_size=50, warmup=0, ramp=1,
+                  lr_drops=(1,), seed=0, progress=False)
+    assert np.array_equal(got.params, by_hand.params)
+    assert not np.array_equal(got.params, fit(ibp, x, y, progress=False).params)
+    assert model_key(shi) != model_key(ibp)
+    key = model_key(ibp)
+    old_dict = Spec.as_dict
+    monkeypatch.setattr(Spec, "as_dict", lambda s: {k: v for k, v in old_dict(s).items()
+                                                   if k != "ibp_init"})
+    assert model_key(ibp) == key  # as if the field did not exist
+    assert "Shi et al.'s init" in shi.label() and "init" not in ibp.label()
+    with pytest.raises(ValueError, match="ibp_init is an initialisation for IBP training"):
+        fit(Spec((12,), epochs=1, n_train=100, ibp_init=True), x, y, progress=False)
