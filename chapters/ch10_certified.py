@@ -84,9 +84,9 @@ ctx.figure(plotting.relaxation_figure(certify.relaxation), "ch10_relaxation")
 # epoch, then eps grows linearly over a third of the epochs while the weight of the clean loss
 # falls from 1 to 0.5; the learning rate drops tenfold at 70 % and 85 % of the epochs. (We tried
 # training at eps 0.2 first; it cost clean and certified accuracy, and we did not keep it.)
-# Sixty epochs is the best of the recipes compared in benchmarks/RESULTS.md ("Certified
-# training recipes"); this chapter first ran with half as many epochs, which certified less on
-# each of the four nets (the tables there).
+# The recipes compared in benchmarks/RESULTS.md ("Certified training recipes") chose sixty
+# epochs: this chapter first ran with half as many, which certified less on each of the four
+# nets (the tables there). Twice as many again certify a little more still, at twice the cost.
 
 # %%
 IBP = paper.ibp_recipe(s.ibp_epochs)  # that recipe as Spec fields (nprelu/paper.py)
@@ -540,7 +540,6 @@ ctx.figure(undecided_figure(counts), "ch10_undecided")
 #   where nearly every unit is unstable at eps 0.1: our verifier, on a CPU, does not reach them.
 #
 # Recipes for IBP training are compared side by side in benchmarks/RESULTS.md ("Certified
-# training recipes"); this chapter trains with the best of them. It still falls short of the
-# best published fully connected nets at eps 0.1 (quoted there): what is missing is
-# in the training, not in the verifier, since certified and worst case meet within 1.4 points
-# on every IBP-trained net.
+# training recipes"); even the best of them falls short of the best published fully connected
+# nets at eps 0.1 (quoted there): what is missing is in the training, not in the verifier,
+# since certified and worst case meet within 1.4 points on every IBP-trained net.
