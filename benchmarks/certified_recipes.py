@@ -40,10 +40,8 @@ RECIPES = {
     "crown-ibp": paper.ibp_recipe(30, ibp_bound="crown-ibp"),
     "crown-ibp-eps0.2": paper.ibp_recipe(30, ibp_bound="crown-ibp", ibp_eps=0.2),
     # chapter 10's recipe (ibp-60) and the best (ibp-120) on its capped nets (HL2 capped at beta)
-    **{f"ibp-60-hl2@{beta:g}": {**paper.ibp_recipe(60), "caps": ((2, beta),)}
-       for beta in (1.0, 0.1, 0.01)},
-    **{f"ibp-120-hl2@{beta:g}": {**paper.ibp_recipe(120), "caps": ((2, beta),)}
-       for beta in (1.0, 0.1, 0.01)},
+    **{f"ibp-{epochs}-hl2@{beta:g}": {**paper.ibp_recipe(epochs), "caps": ((2, beta),)}
+       for epochs in (60, 120) for beta in (1.0, 0.1, 0.01)},
 }
 
 
