@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "results" / "records"
 SEED_RECORDS = ROOT / "results" / "seeds" / "records"
 FASHION_RECORDS = ROOT / "results" / "fashion-mnist" / "records"
+RECIPE_RECORDS = ROOT / "results" / "recipes" / "records"
 
 # Numbers that name things rather than measure them. Each alternative swallows the number
 # with the word that makes it a label, so the rest of the text is left for the claims.
@@ -93,6 +94,12 @@ def _load(folder: Path, name: str) -> dict:
 def record(name: str) -> dict:
     """The numbers of a paper-settings record of seed 0 (results/records/NAME.json)."""
     return _load(RECORDS, name)
+
+
+def recipe_record(name: str) -> dict:
+    """The numbers of one recipe of benchmarks/certified_recipes.py
+    (results/recipes/records/recipe_NAME.json)."""
+    return _load(RECIPE_RECORDS, f"recipe_{name}")
 
 
 def seed_record(name: str) -> dict:
