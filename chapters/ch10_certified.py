@@ -492,8 +492,9 @@ ctx.figure(undecided_figure(counts), "ch10_undecided")
 # ## What a cap does to the boxes of IBP training
 #
 # IBP hands each layer a box, and a capped unit's box ends at β at most: a(u) = min(u, β).
-# So a cap can only narrow the boxes the next layer gets, even where it never binds on the
-# clean input. On the first inputs at eps 0.1, per hidden layer of the IBP-trained nets: the
+# From the same box before it, a cap can only narrow the box a unit hands on, even where it
+# never binds on the clean input. On the first inputs at eps 0.1, per hidden layer of the
+# IBP-trained nets: the
 # mean width of the box around the pre-activation (u - l) and around the activation's output
 # (a(u) - a(l)), over all units and inputs, and the share of units whose box holds a kink
 # (z = 0, or z = β for a capped one), where the relaxation is loose.
@@ -535,10 +536,9 @@ for sd in ctx.seeds:
 # MILP (≤ 20 s and ≤ 200 binaries per input) decides neither the one input they leave open on
 # the uncapped IBP-trained net nor the two on β = 0.01, so the truth lies in 92–93 % and 81–83 %
 # (branch and bound, below, breaks both of β = 0.01's: exactly 81 %). On the Table 1 nets most
-# neurons are unstable at eps 0.1, too many
-# binaries for the solver, so the inputs that neither a certificate nor an attack settled stay
-# undecided (2–12 % of the first 100 for the clean-trained nets; 80 % for the uncapped
-# PGD-trained net, whose truth lies in 8–88 %).
+# neurons are unstable at eps 0.1, too many binaries for the solver, so the inputs that neither
+# a certificate nor an attack settled stay undecided (2–12 % of the first 100 for the
+# clean-trained nets; 80 % for the uncapped PGD-trained net, whose truth lies in 8–88 %).
 #
 # - **None of the twelve Table 1 nets is provably robust at eps 0.1.** IBP and CROWN certify
 #   0.0 % of every capped net and at most 5.1 % (CROWN, uncapped + PGD) of the others; the
@@ -553,7 +553,9 @@ for sd in ctx.seeds:
 #   seeds of the 60-epoch recipe too (by 0.7, 1.4 and 1.5 points, at the same clean accuracy
 #   within 0.6; benchmarks/RESULTS.md). The boxes above suggest why: at β = 1, HL2 hands the
 #   last layer boxes 36 % narrower than the uncapped net's (mean width 0.133 against 0.207),
-#   although its boxes before the cap are as wide (3.93 against 3.87). β = 0.1 and 0.01 lose 6
+#   although its boxes before the cap are as wide (3.93 against 3.87). The price: more of its
+#   HL2 units have a kink inside their box (17.7 % against 7.4 %), where CROWN's relaxation
+#   is loose, and CROWN certifies less of it (28.4 % against 39.7 %). β = 0.1 and 0.01 lose 6
 #   and 11 certified points and 2 clean points against the uncapped net: their boxes are
 #   narrower still (0.026 and 0.002), but so is all that the layer can carry, inside [0, β].
 #   At β = 0.01 PGD-10 (91.1 %) again runs 14 points above the worst case, because the

@@ -540,6 +540,10 @@ def ch10_certified():
           box[1.0]["post_width"][1], box[None]["post_width"][1], box[1.0]["pre_width"][1],
           box[None]["pre_width"][1]]),
         ("", {"holds": abs(box[1.0]["pre_width"][1] / box[None]["pre_width"][1] - 1) < 0.05}),
+        ("The price: more of its HL2 units have a kink inside their box ({0:.1f} % against "
+         "{1:.1f} %), where CROWN's relaxation is loose, and CROWN certifies less of it ({2:.1f} % "
+         "against {3:.1f} %).",
+         [box[1.0]["kinked"][1], box[None]["kinked"][1], ibp[1.0]["crown"], ibp[None]["crown"]]),
         ("their boxes are narrower still ({0:.3f} and {1:.3f}), but so is all that the layer can "
          "carry, inside [0, β].",
          [box[0.1]["post_width"][1], box[0.01]["post_width"][1]]),
