@@ -107,16 +107,19 @@ def test_the_optimised_slope_reaches_the_exact_minimum_crown_misses():
 def test_alpha_crown_lies_between_crown_and_the_exact_minimum_on_a_trained_net(
         mnist, small_trained):
     """On a trained 784-32-16 net: CROWN <= alpha-CROWN (tighter on most inputs) <= the exact
-    smallest margin of the MILP, where the MILP finishes."""
+    smallest margin of the MILP, where the MILP finishes. eps 0.04 and at most 20 binaries
+    keep the MILPs small (10-14 binaries for three of the first five inputs, a few seconds
+    each when measured), so a time limit of 60 s holds on a busy machine too: at eps 0.05
+    with 20 s, a run sharing its cores once decided only 2 of the 5."""
     _, (xt, yt) = mnist
-    x, y, eps = xt[:20], yt[:20], 0.05
+    x, y, eps = xt[:20], yt[:20], 0.04
     c = C.crown_margins(small_trained, x, y, eps).min(axis=1)
     a = A.alpha_crown_margins(small_trained, x, y, eps).min(axis=1)
     assert np.all(a >= c - 1e-5)
     assert np.mean(a > c + 1e-3) > 0.5  # most inputs gain
     exact = 0
     for i in range(5):
-        res = C.milp_margin(small_trained, x[i], int(y[i]), eps, time_limit=20)
+        res = C.milp_margin(small_trained, x[i], int(y[i]), eps, time_limit=60, max_binaries=20)
         if res.margin is not None:
             exact += 1
             assert a[i] <= res.margin + 1e-6
