@@ -42,6 +42,7 @@ RECIPES = {
     "ibp-60-shi": paper.ibp_recipe(60, ibp_init=True),  # Shi et al. 2021's initialisation
     "crown-ibp": paper.ibp_recipe(30, ibp_bound="crown-ibp"),
     "crown-ibp-eps0.2": paper.ibp_recipe(30, ibp_bound="crown-ibp", ibp_eps=0.2),
+    "crown-ibp-60": paper.ibp_recipe(60, ibp_bound="crown-ibp"),  # queued, not measured yet
     # chapter 10's recipe (ibp-60) and the best (ibp-120) on its capped nets (HL2 capped at beta)
     **{f"ibp-{epochs}-hl2@{beta:g}": {**paper.ibp_recipe(epochs), "caps": ((2, beta),)}
        for epochs in (60, 120) for beta in (1.0, 0.1, 0.01)},
