@@ -44,6 +44,7 @@ import numpy as np
 
 from .activations import CappedReLU
 from .certify import relaxation
+from .checks import check_number
 from .losses import softmax_cross_entropy
 from .network import Network
 from .objectives import At, IBPMix, _param_views, ibp_backward, ibp_worst_logits
@@ -158,11 +159,21 @@ def crown_ibp_backward(model: Network, cache, dm: np.ndarray, dzhat: np.ndarray,
 class CrownIBPMix(IBPMix):
     """kappa CE(z(x), y) + (1 - kappa) CE(-m_mix, y), m_mix = beta m_CROWN-IBP + (1 - beta)
     m_IBP over the eps_t-ball: IBPMix's schedule for eps_t and kappa, and beta falling from 1 to
-    0 while eps_t ramps up (Zhang et al., 2020)."""
+    `beta_end` while eps_t ramps up (Zhang et al., 2020: beta_end 0, the default, ends on IBP's
+    bound alone; beta_end 1 trains against CROWN-IBP's bound alone throughout)."""
+
+    def __init__(self, eps: float, warmup: int = 2, ramp: int = 10, kappa_end: float = 0.5,
+                 beta_end: float = 0.0):
+        super().__init__(eps, warmup, ramp, kappa_end)
+        self.beta_end = check_number(beta_end, "beta_end", nonnegative=True, at_most=1)
+
+    def beta(self, eps_t: float) -> float:
+        """CROWN-IBP's share of the bound at eps_t: 1 at eps_t = 0, beta_end at eps_t = eps."""
+        return 1 - (1 - self.beta_end) * eps_t / self.eps if self.eps else 1.0
 
     def bound_step(self, model: Network, xb: np.ndarray, yb: np.ndarray, eps_t: float
                    ) -> tuple[float, int]:
-        beta = 1 - eps_t / self.eps if self.eps else 1.0
+        beta = self.beta(eps_t)
         m, zhat, cache = crown_ibp_margins(model, xb, yb, eps_t)
         mix = beta * m - (1 - beta) * zhat
         bound_loss, d_neg = softmax_cross_entropy(-mix, yb)  # d_neg = dL/d(-mix)
@@ -174,5 +185,5 @@ class CrownIBPMix(IBPMix):
 
     def describe(self, at: At) -> str:
         eps_t, kappa = self.schedule(at)
-        beta = 1 - eps_t / self.eps if self.eps else 1.0
+        beta = self.beta(eps_t)
         return f", eps {eps_t:.3f}, kappa {kappa:.2f}, beta {beta:.2f}"

@@ -189,6 +189,35 @@ def test_a_crown_ibp_spec_trains_against_crown_ibp_and_keeps_the_ibp_keys(mnist)
         fit(replace(ibp, ibp_bound="lp"), x, y, progress=False)
 
 
+def test_a_crown_ibp_only_spec_keeps_crown_ibp_s_share_at_one(mnist):
+    """Spec(ibp_bound="crown-ibp-only") trains with CrownIBPMix(beta_end=1): CROWN-IBP's share of
+    the bound is 1 at every eps_t (crown-ibp's falls to 0 at the full eps), so the weights differ
+    from crown-ibp's once eps_t > 0, and the spec has its own key; beta_end outside [0, 1] is
+    refused."""
+    from threadpoolctl import threadpool_limits
+
+    from nprelu.crown_ibp import CrownIBPMix
+    from nprelu.store import model_key
+
+    ramped, only = CrownIBPMix(0.1, 0, 2), CrownIBPMix(0.1, 0, 2, beta_end=1.0)
+    assert [ramped.beta(e) for e in (0.0, 0.05, 0.1)] == [1.0, 0.5, 0.0]
+    assert [only.beta(e) for e in (0.0, 0.05, 0.1)] == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="beta_end"):
+        CrownIBPMix(0.1, beta_end=1.5)
+    (x, y), _ = mnist
+    crown = Spec((12,), epochs=2, n_train=200, batch_size=50, ibp_eps=0.1, ibp_warmup=0,
+                 ibp_ramp=1, lr_drops=(1,), ibp_bound="crown-ibp")
+    pure = replace(crown, ibp_bound="crown-ibp-only")
+    got = fit(pure, x, y, progress=False)
+    by_hand = nr.MLP((12,), seed=0)
+    with threadpool_limits(1):
+        nr.train(by_hand, x[:200], y[:200], epochs=2, batch_size=50, seed=0, progress=False,
+                 objective=CrownIBPMix(0.1, 0, 1, 0.5, beta_end=1.0), lr_drops=(1,))
+    assert np.array_equal(got.params, by_hand.params)
+    assert not np.array_equal(got.params, fit(crown, x, y, progress=False).params)
+    assert model_key(pure) != model_key(crown)
+
+
 def test_an_ibp_init_spec_starts_from_shi_et_al_s_weights_and_keeps_the_old_keys(mnist,
                                                                                monkeypatch):
     """Spec(ibp_init=True) is ibp_init, then the same IBP training; the field leaves the keys of
