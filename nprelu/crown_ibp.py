@@ -166,6 +166,7 @@ class CrownIBPMix(IBPMix):
                  beta_end: float = 0.0):
         super().__init__(eps, warmup, ramp, kappa_end)
         self.beta_end = check_number(beta_end, "beta_end", nonnegative=True, at_most=1)
+        self.bound_name = "CROWN-IBP" if beta_end == 1 else "mixed-bound"  # for the progress line
 
     def beta(self, eps_t: float) -> float:
         """CROWN-IBP's share of the bound at eps_t: 1 at eps_t = 0, beta_end at eps_t = eps."""

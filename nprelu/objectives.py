@@ -79,6 +79,8 @@ class IBPMix:
     own certificate hold. eps_t is 0 for `warmup` epochs, then grows linearly to `eps` over
     `ramp` epochs while kappa falls from 1 to `kappa_end`."""
 
+    bound_name = "IBP"  # the bound whose certified share the progress line prints
+
     def __init__(self, eps: float, warmup: int = 2, ramp: int = 10, kappa_end: float = 0.5):
         self.eps = check_number(eps, "eps", nonnegative=True)
         self.warmup, self.ramp = check_count(warmup, "warmup", 0), check_count(ramp, "ramp", 0)

@@ -123,8 +123,9 @@ def train(
                 history.setdefault("eps", []).append(objective.schedule(
                     At(epoch, steps - 1, steps))[0])
             if progress:
-                cert = (f", IBP-certified {100 * certified / n:.2f} %" if certified is not None
-                        else "")
+                bound = getattr(objective, "bound_name", "IBP")
+                cert = (f", {bound}-certified {100 * certified / n:.2f} %"
+                        if certified is not None else "")
                 say(f"{desc}: epoch {epoch + 1}/{epochs}{extra}, loss {total_loss / n:.4f}, "
                     f"train acc {100 * correct / n:.2f} %{cert}")
     return history

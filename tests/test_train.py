@@ -218,6 +218,24 @@ def test_a_crown_ibp_only_spec_keeps_crown_ibp_s_share_at_one(mnist):
     assert model_key(pure) != model_key(crown)
 
 
+@pytest.mark.parametrize("beta_end,name", [(None, "IBP"), (0.0, "mixed-bound"),
+                                           (1.0, "CROWN-IBP")])
+def test_the_progress_line_names_the_bound_it_counts_as_certified(capsys, beta_end, name):
+    """The epoch line counts the inputs the trained-against bound certifies, and says which
+    bound that is (a CROWN-IBP-trained net can have no IBP-certified input at all)."""
+    from nprelu.crown_ibp import CrownIBPMix
+    from nprelu.objectives import IBPMix
+
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(40, 784)).astype(np.float32), rng.integers(0, 10, 40)
+    objective = (IBPMix(0.1, 0, 1) if beta_end is None
+                 else CrownIBPMix(0.1, 0, 1, beta_end=beta_end))
+    nr.train(nr.MLP((8,), seed=0), x, y, epochs=1, batch_size=20, objective=objective,
+             desc="t")
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.endswith(" %") and f", {name}-certified " in line, line
+
+
 def test_an_ibp_init_spec_starts_from_shi_et_al_s_weights_and_keeps_the_old_keys(mnist,
                                                                                monkeypatch):
     """Spec(ibp_init=True) is ibp_init, then the same IBP training; the field leaves the keys of
