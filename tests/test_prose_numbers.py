@@ -15,6 +15,7 @@ import pytest
 
 import nprelu as nr
 from nprelu import audit, paper
+from nprelu.context import ROOT
 from nprelu.cw import cw_accuracies
 from nprelu.data import load_split_of
 from nprelu.metrics import mean_std
@@ -25,6 +26,7 @@ from nprelu.store import ensemble_record, net_tag
 from nprelu.train import Spec
 from tests.prose import (
     FASHION_RECORDS,
+    RECIPE_RECORDS,
     SEED_RECORDS,
     markdown,
     missing_claims,
@@ -1147,3 +1149,56 @@ def test_a_number_without_a_claim_is_reported_and_labels_are_not():
     assert not missing_claims(text, claims)
     unchecked = unchecked_numbers(text, claims)
     assert len(unchecked) == 1 and unchecked[0].startswith("'75.7'")
+
+
+RECIPE_COLUMNS = ("clean", "ibp", "crown", "alpha_crown", "certified", "worst_case")
+
+
+def recipe_rows(text: str) -> dict:
+    """{recipe name: its six numbers as written} from every Markdown table row of `text` whose
+    first cell starts with the name of a recipe record ('ibp-60 (...)', 'ibp-120, uncapped');
+    bold marks dropped, '–' kept."""
+    names = {p.stem.removeprefix("recipe_") for p in RECIPE_RECORDS.glob("recipe_*.json")}
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip().replace("**", "") for c in line.strip().strip("|").split("|")]
+        first = cells[0].split(" ")[0].rstrip(",") if cells else ""
+        if line.startswith("|") and first in names and len(cells) >= 7:
+            rows.setdefault(first, []).append(cells[1:7])
+    return rows
+
+
+def test_the_recipe_tables_of_benchmarks_results_match_their_records():
+    """benchmarks/RESULTS.md's recipe tables are written by hand from the recipe script's
+    output: each row's clean / IBP / CROWN / alpha-CROWN / certified / worst case must be its
+    record's numbers to one decimal ('–' where the record has none), every recipe row, and the
+    negative control (a number moved by 0.1) must fail."""
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    rows = recipe_rows(text)
+
+    def wrong(rows):
+        bad = []
+        for name, written in rows.items():
+            numbers = recipe_record(name)
+            want = ["–" if numbers[c] is None else f"{numbers[c]:.1f}" for c in RECIPE_COLUMNS]
+            bad += [f"{name}: {w} (record: {want})" for w in written
+                    if [c.split(" ")[0] for c in w] != want]
+        return bad
+
+    names = {p.stem.removeprefix("recipe_") for p in RECIPE_RECORDS.glob("recipe_*.json")}
+    unseeded = {n for n in names if "-seed" not in n}
+    assert unseeded <= set(rows), f"recipes without a row: {sorted(unseeded - set(rows))}"
+    assert not wrong(rows), "\n".join(wrong(rows))
+    # the seeds table: seed | uncapped clean, certified, worst case | beta = 1 the same | lead
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("| seed | uncapped: clean"))
+    for line, seed in zip(lines[head + 2:head + 5], (0, 1, 2)):
+        tail = "" if seed == 0 else f"-seed{seed}"
+        u, c = recipe_record(f"ibp-60{tail}"), recipe_record(f"ibp-60-hl2@1{tail}")
+        want = [str(seed), *(f"{r[k]:.1f}" for r in (u, c)
+                             for k in ("clean", "certified", "worst_case")),
+                f"{c['certified'] - u['certified']:+.1f}"]
+        assert [x.strip() for x in line.strip().strip("|").split("|")] == want, (line, want)
+    moved = text.replace("| ibp-120 (120 epochs) | **96.4** | 86.2 |",
+                         "| ibp-120 (120 epochs) | **96.4** | 86.3 |")
+    assert moved != text and wrong(recipe_rows(moved))
