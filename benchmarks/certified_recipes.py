@@ -64,6 +64,7 @@ RECIPES = {
     "crown-ibp-only": paper.ibp_recipe(30, ibp_bound="crown-ibp-only"),
     "crown-ibp-only-120": paper.ibp_recipe(120, ibp_bound="crown-ibp-only"),
     "crown-ibp-only-eps0.1": paper.ibp_recipe(30, ibp_bound="crown-ibp-only", ibp_eps=0.1),
+    "crown-ibp-only-60-eps0.1": paper.ibp_recipe(60, ibp_bound="crown-ibp-only", ibp_eps=0.1),
     "ibp-120-eps0.1": paper.ibp_recipe(120, ibp_eps=0.1),
 }
 
