@@ -102,6 +102,12 @@ def recipe_record(name: str) -> dict:
     return _load(RECIPE_RECORDS, f"recipe_{name}")
 
 
+def bab_record(name: str) -> dict:
+    """The numbers of one `--bab` run of benchmarks/certified_recipes.py
+    (results/recipes/records/bab_NAME.json)."""
+    return _load(RECIPE_RECORDS, f"bab_{name}")
+
+
 def seed_record(name: str) -> dict:
     """The numbers of one record of the three-seed run (results/seeds/records/NAME.json)."""
     return _load(SEED_RECORDS, name)

@@ -10,6 +10,8 @@ that names the sentence; so does a number added to the prose without a claim.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -28,6 +30,7 @@ from tests.prose import (
     FASHION_RECORDS,
     RECIPE_RECORDS,
     SEED_RECORDS,
+    bab_record,
     markdown,
     missing_claims,
     recipe_record,
@@ -1159,17 +1162,28 @@ def recipe_names() -> set:
     return {p.stem.removeprefix("recipe_") for p in RECIPE_RECORDS.glob("recipe_*.json")}
 
 
-def recipe_rows(text: str, names: set) -> dict:
-    """{recipe name: its six numbers as written} from every Markdown table row of `text` whose
-    first cell starts with one of `names` ('ibp-60 (...)', 'ibp-120, uncapped'); bold marks
-    dropped, '–' kept."""
-    rows = {}
+def table_rows(text: str, names: set, second_column: str) -> dict:
+    """{name: [its cells after the first, per row]} from every Markdown table of `text` whose
+    header's second cell starts with `second_column`, for the rows whose first cell starts with
+    one of `names` ('ibp-60 (...)', 'ibp-120, uncapped'); bold marks dropped, '–' kept."""
+    rows, header, previous = {}, None, ""
     for line in text.splitlines():
         cells = [c.strip().replace("**", "") for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and not previous.startswith("|"):
+            header = cells
+        previous = line
         first = cells[0].split(" ")[0].rstrip(",") if cells else ""
-        if line.startswith("|") and first in names and len(cells) >= 7:
-            rows.setdefault(first, []).append(cells[1:7])
+        if (line.startswith("|") and first in names and header is not None and len(header) > 1
+                and header[1].startswith(second_column)):
+            rows.setdefault(first, []).append(cells[1:])
     return rows
+
+
+def recipe_rows(text: str, names: set) -> dict:
+    """{recipe name: its six numbers as written} from the recipe tables (second column
+    'clean') of `text`."""
+    return {name: [cells[:6] for cells in found if len(cells) >= 6]
+            for name, found in table_rows(text, names, "clean").items()}
 
 
 def test_the_recipe_tables_of_benchmarks_results_match_their_records():
@@ -1206,3 +1220,38 @@ def test_the_recipe_tables_of_benchmarks_results_match_their_records():
     moved = text.replace("| ibp-120 (120 epochs) | 96.4 | 86.2 |",
                          "| ibp-120 (120 epochs) | 96.4 | 86.3 |")
     assert moved != text and wrong(recipe_rows(moved, names))
+
+
+def bab_row(numbers: dict, n: int) -> list:
+    """A record of `certified_recipes.py --bab` on n inputs as its row in
+    benchmarks/RESULTS.md: certified | undecided inputs | proved robust | proved not robust |
+    unknown | certified with branch and bound | worst case | worst case less its
+    counterexamples | undecided %."""
+    v = numbers["verdicts"]
+    return [f"{numbers['certified']:.1f}", str(len(v)), str(v.count("robust")),
+            str(v.count("not robust")), str(v.count("unknown")),
+            f"{numbers['certified_with_bab']:.1f}", f"{numbers['worst_case']:.1f}",
+            f"{numbers['worst_case'] - 100 * v.count('not robust') / n:.1f}",
+            f"{numbers['undecided']:.1f}"]
+
+
+def test_the_branch_and_bound_table_of_benchmarks_results_matches_its_records():
+    """Every record bab_NAME of the recipe script has a row in RESULTS.md's branch-and-bound
+    table (second column 'certified') equal to it cell for cell (its rows start with recipe
+    names too: that the recipe-table test passes shows the header keeps them apart); a verdict
+    moved from robust to unknown fails."""
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    names = {p.stem.removeprefix("bab_") for p in RECIPE_RECORDS.glob("bab_*.json")}
+    assert names, "no branch-and-bound record under results/recipes/records"
+    rows = table_rows(text, names, "certified")
+    assert names <= set(rows), f"branch-and-bound records without a row: {names - set(rows)}"
+    for name in sorted(names):
+        numbers = bab_record(name)
+        n = json.loads((RECIPE_RECORDS / f"bab_{name}.json").read_text())["config"]["args"][3]
+        want = bab_row(numbers, n)
+        for row in rows[name]:
+            assert [c.split(" ")[0] for c in row[:9]] == want, (name, row, want)
+        robust = numbers["verdicts"].count("robust")
+        moved = dict(numbers, verdicts=["unknown" if v == "robust" else v
+                                        for v in numbers["verdicts"]])
+        assert robust == 0 or bab_row(moved, n) != want
