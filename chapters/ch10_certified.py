@@ -591,4 +591,7 @@ for sd in ctx.seeds:
 # Recipes for IBP training are compared side by side in benchmarks/RESULTS.md ("Certified
 # training recipes"); even the best of them falls short of the best published fully connected
 # nets at eps 0.1 (quoted there): what is missing is in the training, not in the verifier,
-# since certified and worst case meet within 2.1 points on every IBP-trained net.
+# since certified and worst case meet within 2.1 points on every IBP-trained net. Training
+# against CROWN-IBP's bound instead (nprelu/crown_ibp.py) closes that gap: the same table
+# has an uncapped net of this architecture above the published ones, certified with α-CROWN
+# and branch and bound. This chapter's four nets still train with IBP.
