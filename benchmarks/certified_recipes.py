@@ -163,6 +163,9 @@ def main() -> None:
                    help="also close the sandwich: branch and bound, DOMAINS sub-problems per "
                         "input, on the inputs neither certified nor broken (record bab_NAME)")
     a = p.parse_args()
+    if a.bab < 0:
+        p.error(f"--bab is a number of sub-problems per input (0: no branch and bound), got "
+                f"{a.bab}")
     names = [r for r in a.only.split(",") if r]
     unknown = sorted(set(names) - set(RECIPES))
     if unknown:
