@@ -90,16 +90,23 @@ RECIPES = {
 }
 
 
+def certified_flags(model, x, y, eps: float):
+    """certify.certify's verdicts (IBP, CROWN, either) on x at eps, and alpha-CROWN's per input
+    (None for a CNN: alpha-CROWN is written for dense nets only)."""
+    c = certify.certify(model, x, y, eps)
+    try:
+        alpha = alpha_crown_margins(model, x, y, eps).min(axis=1) > 0
+    except ValueError:
+        alpha = None
+    return c, alpha
+
+
 def evaluate(model, x_test, y_test, n: int, eps: float, iters: int, restarts: int,
              square_queries: int) -> dict:
     """Clean accuracy (%) on x_test; on its first n inputs the % certified at eps by IBP, CROWN,
     alpha-CROWN and any of them, and the % correct under chapter 9's attack ensemble."""
     x, y = x_test[:n], y_test[:n]
-    c = certify.certify(model, x, y, eps)
-    try:
-        alpha = alpha_crown_margins(model, x, y, eps).min(axis=1) > 0
-    except ValueError:  # alpha-CROWN is written for dense nets only: none for a CNN
-        alpha = None
+    c, alpha = certified_flags(model, x, y, eps)
     ens = audit.attack_ensemble(model, model, x, y, eps, iters, restarts, square_queries, 0)
     return {"clean": 100 * nr.accuracy(model, x_test, y_test),
             "ibp": 100 * float(c.ibp.mean()), "crown": 100 * float(c.crown.mean()),
@@ -118,8 +125,8 @@ def decide(model, x_test, y_test, n: int, eps: float, iters: int, restarts: int,
     (certified + the inputs it proves robust), the worst case, the undecided inputs' indices,
     verdicts, sub-problems and seconds, and the % still undecided."""
     x, y = x_test[:n], y_test[:n]
-    c = certify.certify(model, x, y, eps)
-    certified = c.certified | (alpha_crown_margins(model, x, y, eps).min(axis=1) > 0)
+    c, alpha = certified_flags(model, x, y, eps)  # branch and bound needs a dense net anyway
+    certified = c.certified | alpha
     ens = audit.attack_ensemble(model, model, x, y, eps, iters, restarts, square_queries, 0)
     survives = np.asarray(ens["per_input"]["worst_case"], bool)
     if np.any(certified & ~survives):  # a certified input broken: a bug, never a number
@@ -138,6 +145,17 @@ def decide(model, x_test, y_test, n: int, eps: float, iters: int, restarts: int,
             "undecided": 100 * verdicts.count("unknown") / n,
             "gap": gap.tolist(), "verdicts": verdicts, "domains": [r.domains for r in runs],
             "seconds": [round(r.seconds, 2) for r in runs]}
+
+
+def bab_cells(r: dict, n: int) -> list[str]:
+    """A `decide` record on n inputs as the cells of its table row: certified | undecided
+    inputs | proved robust | proved not robust | unknown | certified with branch and bound |
+    worst case | worst case less its counterexamples | undecided %."""
+    v = r["verdicts"]
+    return [f"{r['certified']:.1f}", str(len(v)), str(v.count("robust")),
+            str(v.count("not robust")), str(v.count("unknown")), f"{r['certified_with_bab']:.1f}",
+            f"{r['worst_case']:.1f}", f"{r['worst_case'] - 100 * v.count('not robust') / n:.1f}",
+            f"{r['undecided']:.1f}"]
 
 
 def training_minutes(cache, spec) -> float | None:
@@ -214,12 +232,7 @@ def main() -> None:
               "undecided % |")
         print("|---|" + "---|" * 9)
         for name, r in babs.items():
-            v = r["verdicts"]
-            print(f"| {name} | {r['certified']:.1f} | {len(v)} | {v.count('robust')} | "
-                  f"{v.count('not robust')} | {v.count('unknown')} | "
-                  f"{r['certified_with_bab']:.1f} | {r['worst_case']:.1f} | "
-                  f"{r['worst_case'] - 100 * v.count('not robust') / n:.1f} | "
-                  f"{r['undecided']:.1f} |")
+            print(f"| {name} | " + " | ".join(bab_cells(r, n)) + " |")
     print(f"\nnprelu {nr.__version__}; published for fully connected nets at eps 0.1: "
           "784-1024-10, LP-certified training 96.81 % clean / 89.1 % (Croce et al. 2019); "
           "3x100, CROWN-IBP 95.23 % / 85 %; goal of #26: >= 97 % / >= 90 %")
