@@ -11,15 +11,17 @@ survives chapter 9's attack ensemble (an upper bound: certified <= true <= worst
 a Markdown table (recipe, clean, certified, worst case, training minutes from the cache's
 training log) for benchmarks/RESULTS.md. The recipes follow Gowal et al. 2018 (IBP, a larger
 training eps than tested) and Zhang et al. 2020 (CROWN-IBP); `ibp-ch10` is chapter 10's first
-recipe (30 epochs), `ibp-60` its second; `ibp-120`, the best measured, is the one chapter 10
-trains with now (paper.Settings.ibp_epochs); the `-hl2@beta` rows are chapter 10's capped nets
+recipe (30 epochs), `ibp-60` its second; `ibp-120` is the IBP recipe chapter 10 trains with
+now (paper.Settings.ibp_epochs), and `crown-ibp-only-120-eps0.125`, the best measured, its
+CROWN-IBP recipe (paper.crown_ibp_recipe); the `-hl2@beta` rows are chapter 10's capped nets
 (HL2 capped), `-seed1` and `-seed2` the same recipes from other seeds, `-eps0.1` trains at the
 test eps, `crown-ibp-only` against CROWN-IBP's bound alone (ibp_bound="crown-ibp-only"), and
 `cnn-ibp-20` is chapter 12's CNN, `-dense@1` with its dense layer capped at 1 (alpha-CROWN is
 written for dense nets only, so a CNN's certificate is IBP's or CROWN's). `--bab DOMAINS` closes
 the sandwich on the MLPs: each input of the first n that is neither certified nor broken by
 the attacks goes to branch and bound (nprelu.branch_and_bound) with that many sub-problems,
-and its record (bab_NAME) holds each verdict and the certified share with them.
+and its record (bab_NAME for 2000 sub-problems, bab_NAME@DOMAINS for another budget) holds
+each verdict and the certified share with them.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from nprelu.progress import bar, say
 from nprelu.store import model_key
 
 EPS = 0.1
+BAB_BUDGET = 2000  # the budget of the records bab_NAME; another budget's record is bab_NAME@DOMAINS
 
 
 # chapter 12's CNN through chapter 10's recipe shortened to 20 epochs
@@ -78,15 +81,16 @@ RECIPES = {
     "ibp-120-eps0.1": paper.ibp_recipe(120, ibp_eps=0.1),
     # the best MLP (crown-ibp-only-120) trained between the test eps and chapter 10's 0.15:
     # 0.1 gave the clean accuracy (98 %), 0.15 the certified share (88.7 %)
-    "crown-ibp-only-120-eps0.125": paper.ibp_recipe(120, ibp_bound="crown-ibp-only",
-                                                    ibp_eps=0.125),
+    "crown-ibp-only-120-eps0.125": paper.crown_ibp_recipe(120),  # the best: chapter 10's
     # and with HL2 capped at 1, the cap that led under IBP training (ibp-120-hl2@1)
     "crown-ibp-only-120-hl2@1": {**paper.ibp_recipe(120, ibp_bound="crown-ibp-only"),
                                  "caps": ((2, 1.0),)},
     # the two together: eps 0.125 gave the clean accuracy (97.5 %), the cap the certified share
     # (90.1 %)
-    "crown-ibp-only-120-eps0.125-hl2@1": {
-        **paper.ibp_recipe(120, ibp_bound="crown-ibp-only", ibp_eps=0.125), "caps": ((2, 1.0),)},
+    # (with beta = 0.1 and 0.01: chapter 10's capped nets under the best recipe)
+    **{f"crown-ibp-only-120-eps0.125-hl2@{beta:g}": {**paper.crown_ibp_recipe(120),
+                                                     "caps": ((2, beta),)}
+       for beta in (1.0, 0.1, 0.01)},
 }
 
 
@@ -208,8 +212,10 @@ def main() -> None:
         tasks = {f"recipe_{name}": (evaluate, spec, x, y, n, EPS, s.audit_iters,
                                     s.audit_restarts, s.audit_square_queries)
                  for name, spec in specs.items()}
+        bab_name = {name: f"bab_{name}" + ("" if a.bab == BAB_BUDGET else f"@{a.bab}")
+                    for name in names}
         if a.bab:  # branch and bound is written for dense nets: the MLP recipes only
-            tasks |= {f"bab_{name}": (decide, spec, x, y, n, EPS, s.audit_iters,
+            tasks |= {bab_name[name]: (decide, spec, x, y, n, EPS, s.audit_iters,
                                       s.audit_restarts, s.audit_square_queries, a.bab)
                       for name, spec in specs.items() if not spec.convs}
         records = ctx.records(tasks)
@@ -224,7 +230,7 @@ def main() -> None:
         minutes = training_minutes(ctx.store.cache, spec)
         print(f"| {name} | " + " | ".join("–" if r[c] is None else f"{r[c]:.1f}" for c in cols)
               + f" | {'–' if minutes is None else f'{minutes:.1f}'} |")
-    babs = {name: records[f"bab_{name}"] for name in specs if f"bab_{name}" in records}
+    babs = {name: records[bab_name[name]] for name in specs if bab_name[name] in records}
     if babs:
         print(f"\n| recipe (branch and bound, {a.bab} sub-problems per input) | certified | "
               "undecided inputs | proved robust | proved not robust | unknown | certified with "
@@ -232,7 +238,8 @@ def main() -> None:
               "undecided % |")
         print("|---|" + "---|" * 9)
         for name, r in babs.items():
-            print(f"| {name} | " + " | ".join(bab_cells(r, n)) + " |")
+            print(f"| {bab_name[name].removeprefix('bab_')} | " + " | ".join(bab_cells(r, n))
+                  + " |")
     print(f"\nnprelu {nr.__version__}; published for fully connected nets at eps 0.1: "
           "784-1024-10, LP-certified training 96.81 % clean / 89.1 % (Croce et al. 2019); "
           "3x100, CROWN-IBP 95.23 % / 85 %; goal of #26: >= 97 % / >= 90 %")
