@@ -453,6 +453,7 @@ def ch10_certified():
                 "unknown": 100 * milp["unknown"] / n, **att}
 
     ibp = {b: sandwich(b, "ibp") for b in paper.TABLE1_BETAS}
+    cib = {b: sandwich(b, "crown-ibp") for b in paper.TABLE1_BETAS}
 
     def bab(beta):
         """Branch and bound's verdicts on the inputs an IBP-trained net leaves open (first n)."""
@@ -469,12 +470,17 @@ def ch10_certified():
     chapter = source("ch10")
     # IBP's boxes per hidden layer of the four IBP-trained nets (the chapter's box_widths)
     box = {b: record(f"boxes_{net_tag(b, 'ibp', 0)}") for b in paper.TABLE1_BETAS}
+    cbox = {b: record(f"boxes_{net_tag(b, 'crown-ibp', 0)}") for b in paper.TABLE1_BETAS}
+    alpha_cib = np.mean(record(f"alpha_{net_tag(None, 'crown-ibp', 0)}")["certified"]) * 100
+    capped_betas = [b for b in paper.TABLE1_BETAS if b is not None]
     # beta = 1 against uncapped, ibp-60 on seeds 0, 1, 2 (benchmarks/certified_recipes.py)
     seeds = [("", "-hl2@1")] + [(f"-seed{sd}", f"-hl2@1-seed{sd}") for sd in (1, 2)]
     pairs = [(recipe_record(f"ibp-60{u}"), recipe_record(f"ibp-60{c}")) for u, c in seeds]
     lead = [c["certified"] - u["certified"] for u, c in pairs]
     lead_clean = [c["clean"] - u["clean"] for u, c in pairs]
     # the uncapped net's certified accuracy per recipe length (benchmarks/certified_recipes.py)
+    best, best_bab = (recipe_record("crown-ibp-only-120-eps0.125"),
+                      bab_record("crown-ibp-only-120-eps0.125"))
     recipe = {30: recipe_record("ibp-ch10")["certified"], 60: recipe_record("ibp-60")["certified"],
               120: recipe_record("ibp-120")["certified"]}
     return [
@@ -491,7 +497,21 @@ def ch10_certified():
          "uncapped net, the second less than the first",
          {"a": 30, "b": 60, "holds": recipe[30] < recipe[60] < recipe[120]
           and recipe[120] - recipe[60] < recipe[60] - recipe[30]}),
+        ("the recipe of that table that beats the published fully connected nets "
+         "(crown-ibp-only-120-eps0.125: at least {c} % clean and {v} % certified, with branch and "
+         "bound): the same schedule at a training eps of {e:g}.",
+         {"c": 97, "v": 90, "e": paper.crown_ibp_recipe(120)["ibp_eps"],
+          "holds": best["clean"] >= 97 and best_bab["certified_with_bab"] >= 90
+          and "CROWN_IBP = paper.crown_ibp_recipe(s.ibp_epochs)" in chapter
+          and paper.crown_ibp_recipe(120) == load_recipes().RECIPES[
+              "crown-ibp-only-120-eps0.125"]
+          and paper.crown_ibp_recipe(120) == {**paper.ibp_recipe(120), "ibp_eps": 0.125,
+                                              "ibp_bound": "crown-ibp-only"}}),
         ("(zhat_y = 0)", {}), ("every other zhat_j is below 0", {}),
+        ("lower bounds m_j on the margins (m_y = 0)", {}),  # crown_ibp_margins' definition
+        ("beta_end = 1 trains against CROWN-IBP's bound alone",
+         {"holds": "beta_end=1.0" in chapter}),
+        ("The same 100 images", {"holds": "x_train[:100]" in chapter}),
         ("kappa : (1 - kappa)", {}),  # the loss's definition
         ("on the first 100 training images", {"holds": "x_train[:100]" in chapter}),
         ("for the first input (a 7)", {"holds": load_split_of("mnist", "test")[1][0] == 7}),
@@ -571,6 +591,41 @@ def ch10_certified():
         ("(at eps 0.01, uncapped: {0:.1f} % certified, mostly by CROWN)",
          [early["best"][j]]),
         ("", {"holds": early["crown"][j] > early["ibp"][j]}),
+        ("Trained against CROWN-IBP's bound at eps {e:g}, the four nets certify {c0:.1f}, {c1:.1f}, "
+         "{c2:.1f} and {c3:.1f} % (uncapped, β = 1, 0.1, 0.01), {lo:.1f}–{hi:.1f} points more than "
+         "their IBP-trained twins, at {clo:.1f}–{chi:.1f} points more clean accuracy (the uncapped "
+         "net: {clean:.1f} % clean; α-CROWN certifies {alpha:.1f} % of it, and branch and bound, in "
+         "the recipe table, {bab:.1f} %). β = 1 now certifies {d1:.1f} points less than the uncapped "
+         "net instead of {g1:.1f} more; β = 0.1 and 0.01 still lose {d2:.1f} and {d3:.1f}.",
+         {**{f"c{i}": cib[b]["certified"] for i, b in enumerate(paper.TABLE1_BETAS)},
+          "e": paper.crown_ibp_recipe(120)["ibp_eps"],
+          "lo": min(cib[b]["certified"] - ibp[b]["certified"] for b in paper.TABLE1_BETAS),
+          "hi": max(cib[b]["certified"] - ibp[b]["certified"] for b in paper.TABLE1_BETAS),
+          "clo": min(cib[b]["clean"] - ibp[b]["clean"] for b in paper.TABLE1_BETAS),
+          "chi": max(cib[b]["clean"] - ibp[b]["clean"] for b in paper.TABLE1_BETAS),
+          "clean": cib[None]["clean"], "alpha": alpha_cib,
+          "bab": best_bab["certified_with_bab"],
+          "d1": cib[None]["certified"] - cib[1.0]["certified"],
+          "g1": ibp[1.0]["certified"] - ibp[None]["certified"],
+          "d2": cib[None]["certified"] - cib[0.1]["certified"],
+          "d3": cib[None]["certified"] - cib[0.01]["certified"],
+          # the chapter's CROWN-IBP nets are the recipe table's: the same shares by IBP and CROWN
+          "holds": all(cib[b][k] == recipe_record("crown-ibp-only-120-eps0.125" + (
+              f"-hl2@{b:g}" if b else ""))[k] for b in paper.TABLE1_BETAS for k in ("ibp", "crown"))
+          and all(cib[b]["certified"] > ibp[b]["certified"] and cib[b]["clean"] > ibp[b]["clean"]
+                  for b in paper.TABLE1_BETAS)}),
+        ("On the uncapped CROWN-IBP-trained net IBP certifies {ibp:.1f} % and CROWN {crown:.1f} %",
+         cib[None]),
+        ("the box HL2 hands on is {0:.0f} times as wide as on the IBP-trained net (mean width "
+         "{1:.3f} against {2:.3f}). A cap narrows it again: at β = 1 to {3:.3f}, and IBP certifies "
+         "{4:.1f} %; at β = 0.1 and 0.01 IBP certifies more than CROWN ({5:.1f} and {6:.1f} % "
+         "against {7:.1f} and {8:.1f} %).",
+         [cbox[None]["post_width"][1] / box[None]["post_width"][1], cbox[None]["post_width"][1],
+          box[None]["post_width"][1], cbox[1.0]["post_width"][1], cib[1.0]["ibp"],
+          cib[0.1]["ibp"], cib[0.01]["ibp"], cib[0.1]["crown"], cib[0.01]["crown"]]),
+        ("At β = 0.01 the gradient is exactly zero for {zero_gradient_share:.1f} % of the inputs, and "
+         "PGD-10 ({pgd:.1f} %) runs {gap:.1f} points above the worst case ({worst_case:.1f} %).",
+         {**cib[0.01], "gap": cib[0.01]["pgd"] - cib[0.01]["worst_case"]}),
         *ch10_tighter_bounds(sandwich, ibp, t1),
     ]
 
@@ -578,7 +633,8 @@ def ch10_certified():
 def ch10_tighter_bounds(sandwich, ibp, t1):
     """The claims about alpha-CROWN (first 1000) and branch and bound (the MILP's inputs),
     counted here from the records (alpha_*, bab_*, milp_*, attacks_*), not from the table."""
-    nets = list(t1) + [(b, "ibp") for b in paper.TABLE1_BETAS]
+    trained = ("ibp", "crown-ibp")  # the certified-trained nets
+    nets = list(t1) + [(b, tr) for tr in trained for b in paper.TABLE1_BETAS]
     n = PAPER.milp_samples
 
     def counts(beta, training):
@@ -588,7 +644,9 @@ def ch10_tighter_bounds(sandwich, ibp, t1):
         survives = np.array(record(ensemble_record(beta, training, 0))["per_input"]["worst_case"],
                             bool)
         verdicts, milp = record(f"bab_{tag}")["verdicts"], record(f"milp_{tag}")
-        return {"alpha": 100 * alpha.mean(), "gap": len(verdicts),
+        # the MILP's open inputs, as the chapter's undecided_counts defines them
+        milp_open = [m is None and milp["unknown"] > 0 for m in milp["margins"]]
+        return {"milp_only": sum(v == "unknown" for v, o in zip(verdicts, milp_open) if not o),"alpha": 100 * alpha.mean(), "gap": len(verdicts),
                 "open": 100 * (survives & ~(cert | alpha)).mean(),
                 "robust": verdicts.count("robust"), "broken": verdicts.count("not robust"),
                 "milp": milp["robust"] + milp["not_robust"],
@@ -598,9 +656,10 @@ def ch10_tighter_bounds(sandwich, ibp, t1):
     pgd, capped = c[None, "pgd"], [k for k in nets if k[0] is not None]
     low = [k for k in nets if c[k]["open"] <= 10]
     high = [k for k in nets if c[k]["open"] > 10]
-    ibp_nets = [k for k in nets if k[1] == "ibp"]
+    ibp_nets = [k for k in nets if k[1] in trained]
     clean_low = [k for k in low if k[1] == "clean"]
-    rest_low = [k for k in low if k[1] not in ("ibp", "clean")]
+    rest_low = [k for k in low if k[1] not in (*trained, "clean")]
+    cib = {b: counts(b, "crown-ibp") | sandwich(b, "crown-ibp") for b in paper.TABLE1_BETAS}
     return [
         ("It certifies {0:.1f} % of the uncapped PGD-trained net (CROWN: {1:.1f} %) and {2:.1f} % "
          "of the uncapped FGSM-trained one, and still {3:.1f} % of every capped Table 1 net.",
@@ -609,16 +668,28 @@ def ch10_tighter_bounds(sandwich, ibp, t1):
         ("it certifies less than IBP ({0:.1f} % against {1:.1f} %, uncapped)",
          [c[None, "ibp"]["alpha"], ibp[None]["ibp"]]),
         ("", {"holds": all(c[b, "ibp"]["alpha"] < ibp[b]["ibp"] for b in paper.TABLE1_BETAS)}),
-        ("it decided {0} of the {1} that the bounds had left open (at most {2} sub-problems "
-         "each), where the MILP decided none. It proved {3} robust, {4} of them "
-         "on the uncapped PGD-trained net, whose truth on those {5} inputs now lies in {6}–{7} % "
-         "instead of {8}–{7} %. It found a counterexample for the other {9}",
-         [sum(v["robust"] + v["broken"] for v in c.values()), sum(v["gap"] for v in c.values()),
-          PAPER.bab_domains,
-          sum(v["robust"] for v in c.values()), pgd["robust"], n,
-          pgd["first_robust"] + pgd["robust"], pgd["first_survive"] - pgd["broken"],
-          pgd["first_robust"], sum(v["broken"] for v in c.values())]),
-        ("", {"holds": sum(v["milp"] for v in c.values()) == 0
+        ("On the CROWN-IBP-trained nets it is the best single bound uncapped and at β = 1 ({0:.1f} "
+         "% on both; CROWN: {1:.1f} and {2:.1f} %), and below IBP at β = 0.1 and 0.01.",
+         [cib[None]["alpha"], cib[None]["crown"], cib[1.0]["crown"]]),
+        ("", {"holds": cib[None]["alpha"] == cib[1.0]["alpha"] and all(cib[b]["alpha"] >= max(cib[b]["crown"], cib[b]["ibp"])
+                           for b in (None, 1.0))
+              and all(cib[b]["alpha"] < cib[b]["ibp"] for b in (0.1, 0.01))}),
+        ("it decided {decided} of the {gap} that the bounds had left open (at most {budget} "
+         "sub-problems each), where the MILP decided {milp}, all on CROWN-IBP-trained nets ({only} "
+         "of them, on the uncapped one, left open by branch and bound). It proved {robust} robust, {pgd_robust} of them "
+         "on the uncapped PGD-trained net, whose truth on those {n} inputs now lies in "
+         "{lower}–{upper} % instead of {before}–{upper} %. It found a counterexample for the other "
+         "{broken}",
+         {"decided": sum(v["robust"] + v["broken"] for v in c.values()),
+          "gap": sum(v["gap"] for v in c.values()), "budget": PAPER.bab_domains,
+          "milp": sum(v["milp"] for v in c.values()),
+          "only": sum(v["milp_only"] for v in c.values()),
+          "robust": sum(v["robust"] for v in c.values()), "pgd_robust": pgd["robust"], "n": n,
+          "lower": pgd["first_robust"] + pgd["robust"],
+          "upper": pgd["first_survive"] - pgd["broken"], "before": pgd["first_robust"],
+          "broken": sum(v["broken"] for v in c.values())}),
+        ("", {"holds": sum(c[k]["milp"] for k in nets if k[1] != "crown-ibp") == 0
+              and sum(v["milp_only"] for v in c.values()) == c[None, "crown-ibp"]["milp_only"]
               and sandwich(None, "pgd")["lower"] == pgd["first_robust"]
               and sandwich(None, "pgd")["upper"] == pgd["first_survive"]}),
         ("and every one of them on a capped net (two on the IBP-trained net at β = 0.01, found on "
@@ -626,10 +697,17 @@ def ch10_tighter_bounds(sandwich, ibp, t1):
          {"holds": sum(c[k]["broken"] for k in capped) == sum(v["broken"] for v in c.values())
           and c[0.01, "ibp"]["broken"] == 2
           and record(f"bab_{net_tag(0.01, 'ibp', 0)}")["domains"] == [1, 1]}),
+        ("On the CROWN-IBP-trained net at β = 1 it proved all {gap} inputs that the bounds left "
+         "open robust: its truth on those {n} is exactly {lower:.0f} %.",
+         {"gap": cib[1.0]["gap"], "n": n,
+          "lower": 100 * (cib[1.0]["first_robust"] + cib[1.0]["robust"]) / n,
+          "holds": cib[1.0]["robust"] == cib[1.0]["gap"]
+          and cib[1.0]["first_robust"] + cib[1.0]["robust"] == cib[1.0]["first_survive"]}),
         ("since certified and worst case meet within {0:.1f} points on every IBP-trained net",
          [max(ibp[b]["worst_case"] - ibp[b]["certified"] for b in paper.TABLE1_BETAS)]),
         ("After IBP, CROWN and α-CROWN, {0} of the {1} nets have at most 10 % of the first {2} "
-         "inputs undecided (the goal of issue #26): the four IBP-trained nets ({3:.1f}–{4:.1f} %), "
+         "inputs undecided (the goal of issue #26): the eight IBP- and CROWN-IBP-trained nets "
+         "({3:.1f}–{4:.1f} %), "
          "three clean-trained nets ({5:.1f}–{6:.1f} %) and β = 1 + PGD ({7:.1f} %). The other "
          "eight keep {8:.1f}–{9:.1f} % undecided",
          [len(low), len(nets), PAPER.cert_samples, min(c[k]["open"] for k in ibp_nets),
