@@ -637,23 +637,23 @@ for sd in ctx.seeds:
 #   uncapped), for CROWN's reason above. On the CROWN-IBP-trained nets it is the best single
 #   bound uncapped and at β = 1 (89.2 % on both; CROWN: 88.8 and 88.3 %), and below IBP at
 #   β = 0.1 and 0.01.
-# - **Branch and bound decides where the MILP could not, and breaks what the attacks could
-#   not.** On the MILP's inputs it decided 42 of the 402 that the bounds had left open (at
-#   most 320 sub-problems each), where the MILP decided 4, all on CROWN-IBP-trained nets (1 of
-#   them, on the uncapped one, left open by branch and bound). It proved 22 robust, 11 of them on the uncapped
-#   PGD-trained net, whose truth on those 100 inputs now lies in 19–88 % instead of 8–88 %.
-#   It found a counterexample for the other 20, each an input that had survived every attack
-#   of chapter 9, and every one of them on a capped net (two on the IBP-trained net at
-#   β = 0.01, found on the first sub-problem). The corner of the box that the linear bound
-#   points to is an attack that needs no gradient, so the cap's masking does not hide it: for
-#   the capped nets even chapter 9's worst case is too high. On the CROWN-IBP-trained net at
-#   β = 1 it proved all 4 inputs that the bounds left open robust: its truth on those 100 is
-#   exactly 94 %.
+# - **Branch and bound decides where the MILP could not, and breaks what the attacks could not.** On
+#   the MILP's inputs it decided 42 of the 402 that the bounds had left open (at most 320
+#   sub-problems each), where the MILP decided 4, all on CROWN-IBP-trained nets (1 of them, on the
+#   uncapped one, left open by branch and bound). It proved 22 robust, 11 of them on the uncapped
+#   PGD-trained net, whose truth on those 100 inputs now lies in 19–88 % instead of 8–88 %. It found
+#   a counterexample for the other 20, each an input that had survived every attack of chapter 9,
+#   and every one of them on a capped net (two on the IBP-trained net at β = 0.01, found on the
+#   first sub-problem). The corner of the box that the linear bound points to is an attack that
+#   needs no gradient, so the cap's masking does not hide it: for the capped nets even chapter 9's
+#   worst case is too high. On the CROWN-IBP-trained net at β = 1 it proved all 4 inputs that the
+#   bounds left open robust: its truth on those 100 is exactly 94 %.
 # - **Still undecided.** After IBP, CROWN and α-CROWN, 12 of the 20 nets have at most 10 % of
 #   the first 1000 inputs undecided (the goal of issue #26): the eight IBP- and
 #   CROWN-IBP-trained nets (0.3–4.3 %), three clean-trained nets (3.6–5.3 %) and β = 1 + PGD
-#   (3.5 %). The other eight keep 10.9–77.4 % undecided, most of all the uncapped FGSM- and PGD-trained nets,
-#   where nearly every unit is unstable at eps 0.1: our verifier, on a CPU, does not reach them.
+#   (3.5 %). The other eight keep 10.9–77.4 % undecided, most of all the uncapped FGSM- and
+#   PGD-trained nets, where nearly every unit is unstable at eps 0.1: our verifier, on a CPU,
+#   does not reach them.
 #
 # Recipes for IBP training are compared side by side in benchmarks/RESULTS.md ("Certified
 # training recipes"); even the best of them falls short of the best published fully connected

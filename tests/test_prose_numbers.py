@@ -472,7 +472,6 @@ def ch10_certified():
     box = {b: record(f"boxes_{net_tag(b, 'ibp', 0)}") for b in paper.TABLE1_BETAS}
     cbox = {b: record(f"boxes_{net_tag(b, 'crown-ibp', 0)}") for b in paper.TABLE1_BETAS}
     alpha_cib = np.mean(record(f"alpha_{net_tag(None, 'crown-ibp', 0)}")["certified"]) * 100
-    capped_betas = [b for b in paper.TABLE1_BETAS if b is not None]
     # beta = 1 against uncapped, ibp-60 on seeds 0, 1, 2 (benchmarks/certified_recipes.py)
     seeds = [("", "-hl2@1")] + [(f"-seed{sd}", f"-hl2@1-seed{sd}") for sd in (1, 2)]
     pairs = [(recipe_record(f"ibp-60{u}"), recipe_record(f"ibp-60{c}")) for u, c in seeds]
@@ -591,12 +590,13 @@ def ch10_certified():
         ("(at eps 0.01, uncapped: {0:.1f} % certified, mostly by CROWN)",
          [early["best"][j]]),
         ("", {"holds": early["crown"][j] > early["ibp"][j]}),
-        ("Trained against CROWN-IBP's bound at eps {e:g}, the four nets certify {c0:.1f}, {c1:.1f}, "
-         "{c2:.1f} and {c3:.1f} % (uncapped, β = 1, 0.1, 0.01), {lo:.1f}–{hi:.1f} points more than "
-         "their IBP-trained twins, at {clo:.1f}–{chi:.1f} points more clean accuracy (the uncapped "
-         "net: {clean:.1f} % clean; α-CROWN certifies {alpha:.1f} % of it, and branch and bound, in "
-         "the recipe table, {bab:.1f} %). β = 1 now certifies {d1:.1f} points less than the uncapped "
-         "net instead of {g1:.1f} more; β = 0.1 and 0.01 still lose {d2:.1f} and {d3:.1f}.",
+        ("Trained against CROWN-IBP's bound at eps {e:g}, the four nets certify {c0:.1f}, "
+         "{c1:.1f}, {c2:.1f} and {c3:.1f} % (uncapped, β = 1, 0.1, 0.01), {lo:.1f}–{hi:.1f} "
+         "points more than their IBP-trained twins, at {clo:.1f}–{chi:.1f} points more clean "
+         "accuracy (the uncapped net: {clean:.1f} % clean; α-CROWN certifies {alpha:.1f} % of it, "
+         "and branch and bound, in the recipe table, {bab:.1f} %). β = 1 now certifies {d1:.1f} "
+         "points less than the uncapped net instead of {g1:.1f} more; β = 0.1 and 0.01 still "
+         "lose {d2:.1f} and {d3:.1f}.",
          {**{f"c{i}": cib[b]["certified"] for i, b in enumerate(paper.TABLE1_BETAS)},
           "e": paper.crown_ibp_recipe(120)["ibp_eps"],
           "lo": min(cib[b]["certified"] - ibp[b]["certified"] for b in paper.TABLE1_BETAS),
@@ -623,8 +623,9 @@ def ch10_certified():
          [cbox[None]["post_width"][1] / box[None]["post_width"][1], cbox[None]["post_width"][1],
           box[None]["post_width"][1], cbox[1.0]["post_width"][1], cib[1.0]["ibp"],
           cib[0.1]["ibp"], cib[0.01]["ibp"], cib[0.1]["crown"], cib[0.01]["crown"]]),
-        ("At β = 0.01 the gradient is exactly zero for {zero_gradient_share:.1f} % of the inputs, and "
-         "PGD-10 ({pgd:.1f} %) runs {gap:.1f} points above the worst case ({worst_case:.1f} %).",
+        ("At β = 0.01 the gradient is exactly zero for {zero_gradient_share:.1f} % of the inputs, "
+         "and PGD-10 ({pgd:.1f} %) runs {gap:.1f} points above the worst case "
+         "({worst_case:.1f} %).",
          {**cib[0.01], "gap": cib[0.01]["pgd"] - cib[0.01]["worst_case"]}),
         *ch10_tighter_bounds(sandwich, ibp, t1),
     ]
@@ -646,7 +647,8 @@ def ch10_tighter_bounds(sandwich, ibp, t1):
         verdicts, milp = record(f"bab_{tag}")["verdicts"], record(f"milp_{tag}")
         # the MILP's open inputs, as the chapter's undecided_counts defines them
         milp_open = [m is None and milp["unknown"] > 0 for m in milp["margins"]]
-        return {"milp_only": sum(v == "unknown" for v, o in zip(verdicts, milp_open) if not o),"alpha": 100 * alpha.mean(), "gap": len(verdicts),
+        return {"milp_only": sum(v == "unknown" for v, o in zip(verdicts, milp_open) if not o),
+                "alpha": 100 * alpha.mean(), "gap": len(verdicts),
                 "open": 100 * (survives & ~(cert | alpha)).mean(),
                 "robust": verdicts.count("robust"), "broken": verdicts.count("not robust"),
                 "milp": milp["robust"] + milp["not_robust"],
@@ -671,15 +673,15 @@ def ch10_tighter_bounds(sandwich, ibp, t1):
         ("On the CROWN-IBP-trained nets it is the best single bound uncapped and at β = 1 ({0:.1f} "
          "% on both; CROWN: {1:.1f} and {2:.1f} %), and below IBP at β = 0.1 and 0.01.",
          [cib[None]["alpha"], cib[None]["crown"], cib[1.0]["crown"]]),
-        ("", {"holds": cib[None]["alpha"] == cib[1.0]["alpha"] and all(cib[b]["alpha"] >= max(cib[b]["crown"], cib[b]["ibp"])
-                           for b in (None, 1.0))
+        ("", {"holds": cib[None]["alpha"] == cib[1.0]["alpha"]
+              and all(cib[b]["alpha"] >= max(cib[b]["crown"], cib[b]["ibp"]) for b in (None, 1.0))
               and all(cib[b]["alpha"] < cib[b]["ibp"] for b in (0.1, 0.01))}),
         ("it decided {decided} of the {gap} that the bounds had left open (at most {budget} "
-         "sub-problems each), where the MILP decided {milp}, all on CROWN-IBP-trained nets ({only} "
-         "of them, on the uncapped one, left open by branch and bound). It proved {robust} robust, {pgd_robust} of them "
-         "on the uncapped PGD-trained net, whose truth on those {n} inputs now lies in "
-         "{lower}–{upper} % instead of {before}–{upper} %. It found a counterexample for the other "
-         "{broken}",
+         "sub-problems each), where the MILP decided {milp}, all on CROWN-IBP-trained nets "
+         "({only} of them, on the uncapped one, left open by branch and bound). It proved {robust} "
+         "robust, {pgd_robust} of them on the uncapped PGD-trained net, whose truth on those {n} "
+         "inputs now lies in {lower}–{upper} % instead of {before}–{upper} %. It found a "
+         "counterexample for the other {broken}",
          {"decided": sum(v["robust"] + v["broken"] for v in c.values()),
           "gap": sum(v["gap"] for v in c.values()), "budget": PAPER.bab_domains,
           "milp": sum(v["milp"] for v in c.values()),
