@@ -36,7 +36,8 @@
 #
 # And a question the paper does not ask: what *is* robust? Nets trained to make their own
 # certificate hold, uncapped and capped at HL2: against IBP's bound (IBP training, Gowal et al.,
-# 2018) and against CROWN-IBP's tighter one (Zhang et al., 2020).
+# 2018) and against CROWN-IBP's, which carries the margins back through CROWN's lines (Zhang
+# et al., 2020).
 
 # %% [markdown]
 # ## Settings
@@ -177,7 +178,7 @@ for e in range(first):
           f"{100 * history['acc'][e]:.2f} %, eps {eps_e:.3f}; {cert}")
 
 # %% [markdown]
-# ## CROWN-IBP training: the same loop, a tighter bound
+# ## CROWN-IBP training: the same loop, another bound
 #
 # IBP's box for a unit assumes that every unit before it sits at its own extreme at once, so
 # its worst-case logits are loose and the net must grow very regular before anything
