@@ -658,7 +658,7 @@ def ch10_tighter_bounds(sandwich, ibp, t1):
     pgd, capped = c[None, "pgd"], [k for k in nets if k[0] is not None]
     low = [k for k in nets if c[k]["open"] <= 10]
     high = [k for k in nets if c[k]["open"] > 10]
-    ibp_nets = [k for k in nets if k[1] in trained]
+    certified_nets = [k for k in nets if k[1] in trained]
     clean_low = [k for k in low if k[1] == "clean"]
     rest_low = [k for k in low if k[1] not in (*trained, "clean")]
     cib = {b: counts(b, "crown-ibp") | sandwich(b, "crown-ibp") for b in paper.TABLE1_BETAS}
@@ -712,11 +712,11 @@ def ch10_tighter_bounds(sandwich, ibp, t1):
          "({3:.1f}–{4:.1f} %), "
          "three clean-trained nets ({5:.1f}–{6:.1f} %) and β = 1 + PGD ({7:.1f} %). The other "
          "eight keep {8:.1f}–{9:.1f} % undecided",
-         [len(low), len(nets), PAPER.cert_samples, min(c[k]["open"] for k in ibp_nets),
-          max(c[k]["open"] for k in ibp_nets), min(c[k]["open"] for k in clean_low),
+         [len(low), len(nets), PAPER.cert_samples, min(c[k]["open"] for k in certified_nets),
+          max(c[k]["open"] for k in certified_nets), min(c[k]["open"] for k in clean_low),
           max(c[k]["open"] for k in clean_low), c[1.0, "pgd"]["open"],
           min(c[k]["open"] for k in high), max(c[k]["open"] for k in high)]),
-        ("", {"holds": set(ibp_nets) <= set(low) and len(clean_low) == 3 and len(high) == 8
+        ("", {"holds": set(certified_nets) <= set(low) and len(clean_low) == 3 and len(high) == 8
               and rest_low == [(1.0, "pgd")]
               and set(sorted(high, key=lambda k: c[k]["open"])[-2:])
               == {(None, "pgd"), (None, "fgsm")}}),
