@@ -122,7 +122,7 @@ class Context:
             base = self.model(spec.base) if spec.base else None  # e.g. Sec. 8's clean net
             x, y = load_split_of(spec.dataset, "train")
             t0 = time.perf_counter()
-            model = fit(spec, x, y, base)
+            model = fit(spec, x, y, base, checkpoint=self.store.checkpoint_path(spec))
             self.work_done += 1
             self._keep(spec, model, time.perf_counter() - t0)
         return model
@@ -143,6 +143,8 @@ class Context:
         """The cached model of `spec`, or None when it is to be trained now (not cached, or
         --force and not yet retrained by this run); NeedsTraining when training is off."""
         retrain = self.force and model_key(spec) not in self.executor.trained
+        if retrain:  # --force trains from the start, whatever an earlier run left
+            self.store.checkpoint_path(spec).unlink(missing_ok=True)
         model = None if retrain else self.store.load_model(spec)
         if model is None and not self.allow_training:
             raise NeedsTraining(f"chapter {self.name} needs the model {spec.label()}, which is "
@@ -278,6 +280,7 @@ class Context:
                                                     load_split_of(spec.dataset, "train"))
             x, y = ex.train_data[spec.dataset]
             future = ex.submit(train_task, spec, x, y, base_model, ex.verbose_training,
+                               self.store.checkpoint_path(spec),
                                label=f"train {spec.label()}")
             ex.models[key] = future
             ex.trained.add(key)

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -46,12 +47,13 @@ def tune_malloc() -> None:
     _MALLOC_TUNED = True
 
 
-def train_task(spec: Spec, x: np.ndarray, y: np.ndarray, base: Network | None, verbose: bool
-               ) -> tuple[Network, float]:
-    """One model: follow its recipe (nprelu.train.fit). Returns (model, seconds)."""
+def train_task(spec: Spec, x: np.ndarray, y: np.ndarray, base: Network | None, verbose: bool,
+               checkpoint: Path | None = None) -> tuple[Network, float]:
+    """One model: follow its recipe (nprelu.train.fit), keeping its state between epochs in
+    `checkpoint` (a path the worker can write). Returns (model, seconds)."""
     tune_malloc()
     t0 = time.perf_counter()
-    model = fit(spec, x, y, base, progress=verbose)
+    model = fit(spec, x, y, base, progress=verbose, checkpoint=checkpoint)
     return model, time.perf_counter() - t0
 
 

@@ -139,6 +139,11 @@ class Store:
     def model_path(self, spec: Spec) -> Path:
         return self.cache / f"{model_key(spec)}.npz"
 
+    def checkpoint_path(self, spec: Spec) -> Path:
+        """Where the training of `spec` keeps its state between epochs (nprelu.checkpoint)
+        until the model is saved."""
+        return self.cache / f"{model_key(spec)}.ckpt"
+
     def has_model(self, spec: Spec) -> bool:
         return self.model_path(spec).exists()
 
@@ -165,12 +170,14 @@ class Store:
     def save_model(self, spec: Spec, model: Network, seconds: float | None = None) -> Path:
         """Cache the trained model (and its training history, if fit left one); note its
         training time in training_log.jsonl (one JSON object per line, for
-        benchmarks/profile_run.py)."""
+        benchmarks/profile_run.py). The training's checkpoint is deleted once the model is
+        safe."""
         path = self.model_path(spec)
         if getattr(model, "history", None) is not None:  # first, so a model never lacks it
             atomic_write_bytes(path.with_suffix(".history.json"),
                                json.dumps(model.history).encode())
         path = model.save(path)
+        self.checkpoint_path(spec).unlink(missing_ok=True)
         if seconds is not None:
             line = json.dumps({"key": model_key(spec), "label": spec.label(),
                                "hidden": list(spec.hidden), "adv": spec.adv,

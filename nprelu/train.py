@@ -18,11 +18,13 @@ epoch, non-finite parameter), naming the epoch and step, so a diverged model is 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from . import checkpoint as checkpoints
 from .activations import LearnedCap
 from .attacks import FGSM, PGD
 from .checks import check_choice, check_count, check_images, check_labels, check_number
@@ -66,6 +68,7 @@ def train(
     objective=None,
     penalties=(),
     lr_drops: tuple = (),
+    checkpoint: str | os.PathLike | None = None,
 ) -> dict:
     """Train `model` in place; return its history per epoch: mean loss, training accuracy
     (and, with the IBP objective, the IBP-certified share and eps).
@@ -76,7 +79,12 @@ def train(
     numpy.random.default_rng(seed) each epoch; the same seed and data give the same weights.
     A partial last batch is kept. The learning rate is divided by 10 at each epoch listed in
     `lr_drops`. `optimizer` lets a caller continue an earlier run. With `progress`, prints one
-    line per epoch (prefixed by `desc`) and, on a terminal, a bar over the steps."""
+    line per epoch (prefixed by `desc`) and, on a terminal, a bar over the steps.
+
+    With `checkpoint` (a file), the whole state is saved there after every epoch
+    (nprelu.checkpoint), and a run that finds the file resumes after its last finished epoch:
+    same arguments, same final weights as a run never interrupted. The caller deletes the file
+    once the trained model is safe (Store.save_model does)."""
     x = check_images(x, model.n_in).astype(model.dtype, copy=False)
     y = check_labels(y, len(x), model.n_out)
     epochs = check_count(epochs, "epochs", minimum=0)
@@ -88,8 +96,20 @@ def train(
     history: dict[str, list[float]] = {"loss": [], "acc": []}
     n = len(x)
     steps = (n + batch_size - 1) // batch_size
+    first = 0
+    if checkpoint is not None:
+        run = checkpoints.run_identity(
+            model, x, y, desc=desc, epochs=epochs, batch_size=batch_size, lr=opt.lr, seed=seed,
+            lr_drops=list(lr_drops), objective=type(objective).__name__,
+            penalties=[type(p).__name__ for p in penalties])
+        first, saved = checkpoints.resume(checkpoint, run, model, opt, rng)
+        if first:
+            history = saved
+            if progress:
+                say(f"{desc}: resuming after epoch {first} of {epochs} from the checkpoint "
+                    f"{checkpoint}")
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below, once
-        for epoch in range(epochs):
+        for epoch in range(first, epochs):
             if epoch in lr_drops:
                 opt.lr /= 10
             order = rng.permutation(n)
@@ -128,6 +148,8 @@ def train(
                         if certified is not None else "")
                 say(f"{desc}: epoch {epoch + 1}/{epochs}{extra}, loss {total_loss / n:.4f}, "
                     f"train acc {100 * correct / n:.2f} %{cert}")
+            if checkpoint is not None:
+                checkpoints.save(checkpoint, run, model, opt, rng, epoch + 1, history)
     return history
 
 
@@ -143,6 +165,7 @@ def adversarial_finetune(
     seed: int = 0,
     progress: bool = True,
     desc: str = "adversarial training",
+    checkpoint: str | os.PathLike | None = None,
 ) -> dict:
     """Sec. 8's adversarial training of a clean-trained model, in place.
 
@@ -155,7 +178,8 @@ def adversarial_finetune(
     eps = check_number(eps, "eps", nonnegative=True)
     adversary = FGSM(eps) if attack == "fgsm" else PGD(eps, step=0.01, iters=10)
     return train(model, x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed + 1,
-                 objective=Adversarial(adversary), progress=progress, desc=desc)
+                 objective=Adversarial(adversary), progress=progress, desc=desc,
+                 checkpoint=checkpoint)
 
 
 def ibp_train(
@@ -174,6 +198,7 @@ def ibp_train(
     bound: str = "ibp",
     progress: bool = True,
     desc: str = "IBP training",
+    checkpoint: str | os.PathLike | None = None,
 ) -> dict:
     """Certified training with interval bounds (Gowal et al., 2018), in place: the IBP mix
     (nprelu.objectives.IBPMix: eps_t is 0 for `warmup` epochs, then grows linearly to `eps` over
@@ -192,7 +217,8 @@ def ibp_train(
                  CrownIBPMix(eps, warmup, ramp, kappa_end,
                              beta_end=1.0 if bound == "crown-ibp-only" else 0.0))
     return train(model, x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                 objective=objective, lr_drops=lr_drops, progress=progress, desc=desc)
+                 objective=objective, lr_drops=lr_drops, progress=progress, desc=desc,
+                 checkpoint=checkpoint)
 
 
 def ibp_init(model: Network, seed: int = 0) -> Network:
@@ -400,11 +426,12 @@ class Spec:
 
 
 def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
-        progress: bool = True) -> Network:
+        progress: bool = True, checkpoint: str | os.PathLike | None = None) -> Network:
     """Follow `spec`: train a new model on x[:n_train], or fine-tune a copy of `base`, the
     trained model of spec.base (an added capped layer, or adversarial training). Returns the
     trained model; `base` is untouched. An early-stopped recipe (spec.patience > 0) leaves its
-    history on model.history. Runs with spec.blas_threads BLAS threads."""
+    history on model.history. Runs with spec.blas_threads BLAS threads. `checkpoint`: see
+    `train` (every recipe but the early-stopped one, whose epochs are short, resumes from it)."""
     from threadpoolctl import threadpool_limits
 
     x, y = x[: spec.n_train], y[: spec.n_train]
@@ -418,12 +445,13 @@ def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
         if spec.added:
             model = base.with_capped_layer(spec.added, spec.added_beta)
             train(model, x, y, epochs=spec.added_epochs, batch_size=spec.batch_size,
-                  lr=spec.lr, seed=spec.seed + 2, progress=progress, desc=spec.label())
+                  lr=spec.lr, seed=spec.seed + 2, progress=progress, desc=spec.label(),
+                  checkpoint=checkpoint)
         elif spec.adv:
             model = base.copy()
             adversarial_finetune(model, x, y, spec.adv, eps=spec.adv_eps, epochs=spec.adv_epochs,
                                  batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed,
-                                 progress=progress, desc=spec.label())
+                                 progress=progress, desc=spec.label(), checkpoint=checkpoint)
         elif spec.patience:
             model = _fresh_model(spec)
             train_idx, val_idx = shuffle_split(len(x), 0.2, 42)  # the D-ReLU authors' split
@@ -443,12 +471,13 @@ def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
             ibp_train(model, x, y, spec.ibp_eps, epochs=spec.epochs, batch_size=spec.batch_size,
                       lr=spec.lr, warmup=spec.ibp_warmup, ramp=spec.ibp_ramp,
                       kappa_end=spec.ibp_kappa, lr_drops=spec.lr_drops, seed=spec.seed,
-                      bound=spec.ibp_bound, progress=progress, desc=spec.label())
+                      bound=spec.ibp_bound, progress=progress, desc=spec.label(),
+                      checkpoint=checkpoint)
         else:
             model = _fresh_model(spec)
             train(model, x, y, epochs=spec.epochs,
                   batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed, progress=progress,
-                  desc=spec.label())
+                  desc=spec.label(), checkpoint=checkpoint)
     return model
 
 

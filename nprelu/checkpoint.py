@@ -1,0 +1,126 @@
+"""Checkpoints: a training run's whole state between two epochs, so a long run survives a crash.
+
+`train(..., checkpoint=path)` calls `save` after every epoch and `resume` before the first.
+What is saved is everything the next epoch reads:
+
+    the weights (model.params)                     one flat float32 array
+    Adam's moments m, v, its step count t and lr   lr changes at the epochs in lr_drops
+    the shuffling generator's state                numpy's bit_generator.state (JSON)
+    the epochs done and the history so far         the per-epoch loss, accuracy, ...
+
+The objectives (clean, adversarial, IBP, CROWN-IBP) keep no state: their schedule is a function
+of the epoch and step. So a run that resumes after epoch k takes exactly the steps an
+uninterrupted run takes from epoch k + 1, and ends with the same weights bit for bit (on the
+same BLAS kernel).
+
+A checkpoint also holds the identity of its run (`run_identity`: the data's digest, the
+settings, the initial weights' digest). Resuming a checkpoint of another run is refused with an
+error naming what differs: silently continuing someone else's weights would be a wrong answer.
+
+The file is an uncompressed .npz (written atomically; read without unpickling) named *.ckpt,
+so no model-cache listing of *.npz mistakes it for a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .files import atomic_write
+from .network import Network
+from .optim import Adam
+
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed: damaged, or from another run."""
+
+
+def digest(*arrays: np.ndarray) -> str:
+    """A short content hash of arrays (shape, dtype and bytes), to recognise a run's data."""
+    h = hashlib.blake2b(digest_size=8)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def run_identity(model: Network, x: np.ndarray, y: np.ndarray, **settings) -> dict:
+    """What makes two training runs the same run: the training data, the starting weights and
+    the settings (epochs, batch size, learning rate, seed, objective, ...; JSON-able values)."""
+    run = {"data": digest(x, y), "start": digest(model.params),
+           "n_params": int(model.params.size), **settings}
+    return json.loads(json.dumps(run))  # as it reads back from a file (tuples become lists)
+
+
+def save(path: str | os.PathLike, run: dict, model: Network, opt: Adam, rng: np.random.Generator,
+         epochs_done: int, history: dict) -> Path:
+    """Write the state after `epochs_done` epochs to `path`, atomically."""
+    meta = {"checkpoint_version": CHECKPOINT_VERSION, "run": run, "epochs_done": epochs_done,
+            "history": history, "adam": {"t": opt.t, "lr": opt.lr},
+            "rng": rng.bit_generator.state}
+    arrays = {"params": model.params}
+    for i, (m, v) in enumerate(zip(opt.m, opt.v)):
+        arrays[f"m{i}"], arrays[f"v{i}"] = m, v
+    payload = {"meta": np.array(json.dumps(meta)), **arrays}
+    return atomic_write(path, lambda f: np.savez(f, **payload))
+
+
+def _read(path: Path) -> tuple[dict, dict]:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            arrays = {k: f[k] for k in f.files if k != "meta"}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as err:
+        raise CheckpointError(f"the training checkpoint {path} is damaged ({err}); delete it "
+                              "to train from the start") from None
+    if not isinstance(meta, dict) or meta.get("checkpoint_version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path} is not a training checkpoint of this nprelu (checkpoint "
+                              f"version {CHECKPOINT_VERSION}); delete it to train from the start")
+    return meta, arrays
+
+
+def resume(path: str | os.PathLike, run: dict, model: Network, opt: Adam,
+           rng: np.random.Generator) -> tuple[int, dict]:
+    """Load the state in `path` into model, opt and rng, in place; return (epochs done, history).
+    Returns (0, {}) and changes nothing when there is no file. Raises CheckpointError when the
+    file is damaged or belongs to another run (naming the settings that differ)."""
+    path = Path(path)
+    if not path.exists():
+        return 0, {}
+    meta, arrays = _read(path)
+    theirs = meta.get("run", {})
+    differ = sorted(k for k in run.keys() | theirs.keys() if run.get(k) != theirs.get(k))
+    if differ:
+        shown = ", ".join(f"{k} ({theirs.get(k)!r} there, {run.get(k)!r} here)" for k in differ)
+        raise CheckpointError(f"the training checkpoint {path} belongs to another run: {shown}. "
+                              "Delete it to train this one from the start")
+    try:
+        new_params = arrays["params"]
+        moments = [(arrays[f"m{i}"], arrays[f"v{i}"]) for i in range(len(opt.m))]
+        if new_params.shape != model.params.shape or any(
+                m.shape != p.shape or v.shape != p.shape
+                for (m, v), p in zip(moments, opt.params)):
+            raise KeyError("an array has the wrong shape")
+        epochs_done, history = int(meta["epochs_done"]), dict(meta["history"])
+        t, lr = int(meta["adam"]["t"]), float(meta["adam"]["lr"])
+        rng_state = meta["rng"]
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"the training checkpoint {path} is incomplete ({err}); delete it "
+                              "to train from the start") from None
+    if not np.all(np.isfinite(new_params)):
+        raise CheckpointError(f"the training checkpoint {path} holds NaN or infinite weights; "
+                              "delete it to train from the start")
+    model.params[...] = new_params
+    for (m, v), m_opt, v_opt in zip(moments, opt.m, opt.v):
+        m_opt[...], v_opt[...] = m, v
+    opt.t, opt.lr = t, lr
+    rng.bit_generator.state = rng_state
+    return epochs_done, history
