@@ -1,7 +1,7 @@
 """Certified training recipes for the paper's 784-392-196-10 net and chapter 12's CNN (#26).
 
     python benchmarks/certified_recipes.py [--only ibp-ch10,crown-ibp] [--n 1000] [--workers 2]
-                                           [--bab 2000]
+                                           [--bab 2000 [--milp 900]]
 
 Each recipe is a Spec (IBP or CROWN-IBP training, nprelu.train.ibp_train) trained through the
 model cache, so an interrupted study resumes where it stopped; its record (under
@@ -21,7 +21,11 @@ written for dense nets only, so a CNN's certificate is IBP's or CROWN's). `--bab
 the sandwich on the MLPs: each input of the first n that is neither certified nor broken by
 the attacks goes to branch and bound (nprelu.branch_and_bound) with that many sub-problems,
 and its record (bab_NAME for 2000 sub-problems, bab_NAME@DOMAINS for another budget) holds
-each verdict and the certified share with them.
+each verdict and the certified share with them. `--milp SECONDS` then sends the inputs branch
+and bound left unknown to the MILP (nprelu.certify.milp_margin, HiGHS) with that time limit per
+input (record milp_NAME, or milp_NAME@DOMAINS beside bab_NAME@DOMAINS): on certified-trained
+nets few units are unstable (63-85 binaries on the best net's open inputs), few enough for an
+exact solve.
 """
 
 from __future__ import annotations
@@ -154,6 +158,33 @@ def decide(model, x_test, y_test, n: int, eps: float, iters: int, restarts: int,
             "seconds": [round(r.seconds, 2) for r in runs]}
 
 
+def decide_milp(model, x_test, y_test, indices: list, eps: float, time_limit: float) -> dict:
+    """The MILP on the inputs `indices` (those branch and bound left unknown), `time_limit`
+    seconds each: per input its verdict (robust / not robust, both exact; unknown at the time
+    limit), its exact smallest margin when the solve finished, binaries and seconds."""
+    runs = []
+    for i in bar(indices, desc="MILP", unit="input"):
+        runs.append(certify.milp_margin(model, x_test[i], int(y_test[i]), eps,
+                                        time_limit=time_limit))
+        say(f"  input {i}: {runs[-1].status} (margin {runs[-1].margin}, {runs[-1].binaries} "
+            f"binaries, {runs[-1].seconds:.1f} s)")
+    return {"indices": list(indices), "verdicts": [r.status for r in runs],
+            "margins": [r.margin for r in runs], "binaries": [r.binaries for r in runs],
+            "seconds": [round(r.seconds, 1) for r in runs]}
+
+
+def milp_cells(bab: dict, milp: dict, n: int) -> list[str]:
+    """A MILP record after its branch-and-bound record, on n inputs, as table cells: certified
+    with branch and bound | unknown after it | MILP robust | MILP not robust | MILP unknown |
+    certified with both | worst case less every counterexample | undecided %."""
+    v, b = milp["verdicts"], bab["verdicts"]
+    broken = b.count("not robust") + v.count("not robust")
+    return [f"{bab['certified_with_bab']:.1f}", str(len(v)), str(v.count("robust")),
+            str(v.count("not robust")), str(v.count("unknown")),
+            f"{bab['certified_with_bab'] + 100 * v.count('robust') / n:.1f}",
+            f"{bab['worst_case'] - 100 * broken / n:.1f}", f"{100 * v.count('unknown') / n:.1f}"]
+
+
 def bab_cells(r: dict, n: int) -> list[str]:
     """A `decide` record on n inputs as the cells of its table row: certified | undecided
     inputs | proved robust | proved not robust | unknown | certified with branch and bound |
@@ -187,7 +218,13 @@ def main() -> None:
     p.add_argument("--bab", type=int, default=0, metavar="DOMAINS",
                    help="also close the sandwich: branch and bound, DOMAINS sub-problems per "
                         "input, on the inputs neither certified nor broken (record bab_NAME)")
+    p.add_argument("--milp", type=float, default=0, metavar="SECONDS",
+                   help="after --bab: the MILP on the inputs branch and bound left unknown, "
+                        "SECONDS per input (record milp_NAME)")
     a = p.parse_args()
+    if a.milp < 0 or (a.milp and not a.bab):
+        p.error("--milp SECONDS (> 0) goes with --bab DOMAINS: it takes the inputs that branch "
+                "and bound with that budget left unknown")
     if a.bab < 0:
         p.error(f"--bab is a number of sub-problems per input (0: no branch and bound), got "
                 f"{a.bab}")
@@ -222,6 +259,14 @@ def main() -> None:
                                       s.audit_restarts, s.audit_square_queries, a.bab)
                       for name, spec in specs.items() if not spec.convs}
         records = ctx.records(tasks)
+        if a.milp:  # the inputs branch and bound left unknown, once its records exist
+            milp_name = {name: bab_name[name].replace("bab_", "milp_", 1) for name in names}
+            records |= ctx.records({
+                milp_name[name]: (decide_milp, spec, x, y,
+                                  [i for i, v in zip(records[bab_name[name]]["gap"],
+                                                     records[bab_name[name]]["verdicts"])
+                                   if v == "unknown"], EPS, a.milp)
+                for name, spec in specs.items() if bab_name[name] in records})
         if executor is not None:
             executor.drain()
     cols = ("clean", "ibp", "crown", "alpha_crown", "certified", "worst_case")
@@ -243,6 +288,18 @@ def main() -> None:
         for name, r in babs.items():
             print(f"| {bab_name[name].removeprefix('bab_')} | " + " | ".join(bab_cells(r, n))
                   + " |")
+    milps = {name: records[milp_name[name]] for name in specs
+             if a.milp and milp_name[name] in records}
+    if milps:
+        print(f"\n| recipe (MILP, {a.milp:g} s per input, on what branch and bound left) | "
+              "branch and bound: certified | unknown after it | MILP: robust | not robust | "
+              "unknown | certified with both | worst case less every counterexample | "
+              "undecided % | MILP s per input (max) |")
+        print("|---|" + "---|" * 9)
+        for name, r in milps.items():
+            print(f"| {milp_name[name].removeprefix('milp_')} | "
+                  + " | ".join(milp_cells(babs[name], r, n))
+                  + f" | {max(r['seconds'], default=0):.0f} |")
     print(f"\nnprelu {nr.__version__}; published for fully connected nets at eps 0.1: "
           "784-1024-10, LP-certified training 96.81 % clean / 89.1 % (Croce et al. 2019); "
           "3x100, CROWN-IBP 95.23 % / 85 %; goal of #26: >= 97 % / >= 90 %")

@@ -108,6 +108,12 @@ def bab_record(name: str) -> dict:
     return _load(RECIPE_RECORDS, f"bab_{name}")
 
 
+def milp_record(name: str) -> dict:
+    """The numbers of one `--milp` run of benchmarks/certified_recipes.py
+    (results/recipes/records/milp_NAME.json)."""
+    return _load(RECIPE_RECORDS, f"milp_{name}")
+
+
 def seed_record(name: str) -> dict:
     """The numbers of one record of the three-seed run (results/seeds/records/NAME.json)."""
     return _load(SEED_RECORDS, name)

@@ -1,6 +1,8 @@
 """benchmarks/certified_recipes.py --bab: `decide` sends exactly the inputs that are neither
 certified nor broken to branch and bound, and every verdict it records is the exact one (the
-MILP's), so the certified share it adds is sound."""
+MILP's), so the certified share it adds is sound. --milp: `decide_milp` on what branch and
+bound left open agrees with branch and bound given a larger budget, and its table cells add
+up."""
 
 import importlib.util
 
@@ -47,3 +49,35 @@ def test_decide_sends_the_gap_to_branch_and_bound_and_its_verdicts_are_exact():
     assert r["certified_with_bab"] == 100 * (certified.sum() + robust) / n
     assert r["undecided"] == 100 * r["verdicts"].count("unknown") / n
     assert r["certified"] <= r["certified_with_bab"] <= r["worst_case"]
+
+
+def test_decide_milp_decides_what_a_small_branch_and_bound_left_as_a_large_one_does():
+    """Branch and bound with 1 sub-problem per input leaves inputs of the random net unknown;
+    the MILP on them must reach the verdicts that branch and bound reaches with 200 (another
+    algorithm: big-M programs against splitting with alpha-CROWN bounds), its "not robust"
+    margins are negative and "robust" ones positive, and the row's counts add up."""
+    recipes = load_recipes()
+    model = random_net(3, {}, n_in=16)  # at eps 0.2 this net's open inputs go both ways
+    x = np.random.default_rng(3).uniform(size=(16, 16))
+    y = model.predict(x)
+    eps, n = 0.2, 16
+    small = recipes.decide(model, x, y, n, eps, 10, 1, 50, 1)
+    large = recipes.decide(model, x, y, n, eps, 10, 1, 50, 200)
+    assert small["gap"] == large["gap"]
+    open_ = [i for i, v in zip(small["gap"], small["verdicts"]) if v == "unknown"]
+    assert len(open_) >= 3
+    r = recipes.decide_milp(model, x, y, open_, eps, 20.0)
+    assert r["indices"] == open_ and "unknown" not in r["verdicts"]
+    truth = dict(zip(large["gap"], large["verdicts"]))
+    assert {"robust", "not robust"} <= set(r["verdicts"])  # the case exercises both verdicts
+    for i, verdict, margin in zip(open_, r["verdicts"], r["margins"]):
+        assert truth[i] in (verdict, "unknown"), (i, verdict, truth[i])
+        assert (margin > 0) == (verdict == "robust"), (i, verdict, margin)
+    assert sum(truth[i] != "unknown" for i in open_) >= 3  # compared on enough inputs
+
+    cells = recipes.milp_cells(small, r, n)
+    robust, broken = r["verdicts"].count("robust"), r["verdicts"].count("not robust")
+    assert cells[1:5] == [str(len(open_)), str(robust), str(broken), "0"]
+    assert float(cells[5]) == round(small["certified_with_bab"] + 100 * robust / n, 1)
+    # no less than the larger branch and bound certifies (here more: it leaves one input open)
+    assert float(cells[5]) >= round(large["certified_with_bab"], 1)

@@ -32,6 +32,7 @@ from tests.prose import (
     SEED_RECORDS,
     bab_record,
     markdown,
+    milp_record,
     missing_claims,
     recipe_record,
     record,
@@ -1324,3 +1325,27 @@ def test_the_branch_and_bound_table_of_benchmarks_results_matches_its_records():
         moved = dict(numbers, verdicts=["unknown" if v == "robust" else v
                                         for v in numbers["verdicts"]])
         assert robust == 0 or bab_row(moved, n) != want
+
+
+def test_the_milp_table_of_benchmarks_results_matches_its_records():
+    """Every record milp_NAME of the recipe script has a row in RESULTS.md's MILP table (second
+    column 'branch and bound: certified') equal to it cell for cell, computed from it and
+    its branch-and-bound record bab_NAME by the script's own row format; a verdict moved from
+    robust to unknown fails."""
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    names = {p.stem.removeprefix("milp_") for p in RECIPE_RECORDS.glob("milp_*.json")}
+    rows = table_rows(text, names, "branch and bound: certified")
+    assert names <= set(rows), f"MILP records without a row: {names - set(rows)}"
+    milp_row = load_recipes().milp_cells
+    for name in sorted(names):
+        bab, milp = bab_record(name), milp_record(name)
+        n = json.loads((RECIPE_RECORDS / f"bab_{name}.json").read_text())["config"]["args"][3]
+        # the MILP took exactly the inputs branch and bound left unknown
+        assert milp["indices"] == [i for i, v in zip(bab["gap"], bab["verdicts"])
+                                   if v == "unknown"], name
+        want = milp_row(bab, milp, n)
+        for row in rows[name]:
+            assert [c.split(" ")[0] for c in row[:8]] == want, (name, row, want)
+        moved = dict(milp, verdicts=["unknown" if v == "robust" else v
+                                     for v in milp["verdicts"]])
+        assert "robust" not in milp["verdicts"] or milp_row(bab, moved, n) != want
