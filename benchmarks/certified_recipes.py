@@ -196,6 +196,14 @@ def bab_cells(r: dict, n: int) -> list[str]:
             f"{r['undecided']:.1f}"]
 
 
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """A Markdown table for benchmarks/RESULTS.md, after a blank line."""
+    print("\n| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
 def training_minutes(cache, spec) -> float | None:
     """Minutes the last training of `spec` took, from the cache's training log (None: not
     trained on this machine)."""
@@ -270,36 +278,31 @@ def main() -> None:
         if executor is not None:
             executor.drain()
     cols = ("clean", "ibp", "crown", "alpha_crown", "certified", "worst_case")
-    print(f"| recipe (eps {EPS}; certified and worst case on the first {n}) | "
-          + " | ".join(cols) + " | training min |")
-    print("|---|" + "---|" * (len(cols) + 1))
+    rows = []
     for name, spec in specs.items():
-        r = records[f"recipe_{name}"]
-        minutes = training_minutes(ctx.store.cache, spec)
-        print(f"| {name} | " + " | ".join("–" if r[c] is None else f"{r[c]:.1f}" for c in cols)
-              + f" | {'–' if minutes is None else f'{minutes:.1f}'} |")
+        r, minutes = records[f"recipe_{name}"], training_minutes(ctx.store.cache, spec)
+        rows.append([name, *("–" if r[c] is None else f"{r[c]:.1f}" for c in cols),
+                     "–" if minutes is None else f"{minutes:.1f}"])
+    print_table([f"recipe (eps {EPS}; certified and worst case on the first {n})", *cols,
+                 "training min"], rows)
     babs = {name: records[bab_name[name]] for name in specs if bab_name[name] in records}
     if babs:
-        print(f"\n| recipe (branch and bound, {a.bab} sub-problems per input) | certified | "
-              "undecided inputs | proved robust | proved not robust | unknown | certified with "
-              "branch and bound | worst case | worst case less its counterexamples | "
-              "undecided % |")
-        print("|---|" + "---|" * 9)
-        for name, r in babs.items():
-            print(f"| {bab_name[name].removeprefix('bab_')} | " + " | ".join(bab_cells(r, n))
-                  + " |")
+        print_table([f"recipe (branch and bound, {a.bab} sub-problems per input)", "certified",
+                     "undecided inputs", "proved robust", "proved not robust", "unknown",
+                     "certified with branch and bound", "worst case",
+                     "worst case less its counterexamples", "undecided %"],
+                    [[bab_name[name].removeprefix("bab_"), *bab_cells(r, n)]
+                     for name, r in babs.items()])
     milps = {name: records[milp_name[name]] for name in specs
              if a.milp and milp_name[name] in records}
     if milps:
-        print(f"\n| recipe (MILP, {a.milp:g} s per input, on what branch and bound left) | "
-              "branch and bound: certified | unknown after it | MILP: robust | not robust | "
-              "unknown | certified with both | worst case less every counterexample | "
-              "undecided % | MILP s per input (max) |")
-        print("|---|" + "---|" * 9)
-        for name, r in milps.items():
-            print(f"| {milp_name[name].removeprefix('milp_')} | "
-                  + " | ".join(milp_cells(babs[name], r, n))
-                  + f" | {max(r['seconds'], default=0):.0f} |")
+        print_table([f"recipe (MILP, {a.milp:g} s per input, on what branch and bound left)",
+                     "branch and bound: certified", "unknown after it", "MILP: robust",
+                     "not robust", "unknown", "certified with both",
+                     "worst case less every counterexample", "undecided %",
+                     "MILP s per input (max)"],
+                    [[milp_name[name].removeprefix("milp_"), *milp_cells(babs[name], r, n),
+                      f"{max(r['seconds'], default=0):.0f}"] for name, r in milps.items()])
     print(f"\nnprelu {nr.__version__}; published for fully connected nets at eps 0.1: "
           "784-1024-10, LP-certified training 96.81 % clean / 89.1 % (Croce et al. 2019); "
           "3x100, CROWN-IBP 95.23 % / 85 %; goal of #26: >= 97 % / >= 90 %")
