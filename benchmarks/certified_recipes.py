@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -309,4 +310,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("\ncertified_recipes: interrupted. Finished records are saved, and a model in "
+              "training keeps its last finished epoch; rerun the same command to resume.",
+              file=sys.stderr)
+        raise SystemExit(130) from None

@@ -331,8 +331,10 @@ def main(argv: list[str] | None = None) -> None:
         tune_malloc()
         args.fn(args)
     except KeyboardInterrupt:
+        epoch = ("" if cmd == "train" else " (a model in training resumes after its last "
+                 "finished epoch)")
         print(f"\nnprelu {cmd}: interrupted. Finished models and records are saved; rerun the "
-              "same command to resume.", file=sys.stderr)
+              f"same command to resume{epoch}.", file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None
     except (ValueError, OSError, RuntimeError) as err:
         print(f"nprelu {cmd}: error: {err}", file=sys.stderr)
