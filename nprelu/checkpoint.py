@@ -7,6 +7,7 @@ What is saved is everything the next epoch reads:
     Adam's moments m, v, its step count t and lr   lr changes at the epochs in lr_drops
     the shuffling generator's state                numpy's bit_generator.state (JSON)
     the epochs done and the history so far         the per-epoch loss, accuracy, ...
+    the seconds those epochs took                  so the cache's training log counts them
 
 The objectives (clean, adversarial, IBP, CROWN-IBP) keep no state: their schedule is a function
 of the epoch and step. So a run that resumes after epoch k takes exactly the steps an
@@ -61,11 +62,12 @@ def run_identity(model: Network, x: np.ndarray, y: np.ndarray, **settings) -> di
 
 
 def save(path: str | os.PathLike, run: dict, model: Network, opt: Adam, rng: np.random.Generator,
-         epochs_done: int, history: dict) -> Path:
-    """Write the state after `epochs_done` epochs to `path`, atomically."""
+         epochs_done: int, history: dict, seconds: float = 0.0) -> Path:
+    """Write the state after `epochs_done` epochs (which took `seconds` of training, over all
+    the runs that made them) to `path`, atomically."""
     meta = {"checkpoint_version": CHECKPOINT_VERSION, "run": run, "epochs_done": epochs_done,
             "history": history, "adam": {"t": opt.t, "lr": opt.lr},
-            "rng": rng.bit_generator.state}
+            "rng": rng.bit_generator.state, "seconds": float(seconds)}
     arrays = {"params": model.params}
     for i, (m, v) in enumerate(zip(opt.m, opt.v)):
         arrays[f"m{i}"], arrays[f"v{i}"] = m, v
@@ -85,6 +87,15 @@ def _read(path: Path) -> tuple[dict, dict]:
         raise CheckpointError(f"{path} is not a training checkpoint of this nprelu (checkpoint "
                               f"version {CHECKPOINT_VERSION}); delete it to train from the start")
     return meta, arrays
+
+
+def seconds_done(path: str | os.PathLike) -> float:
+    """The training seconds behind the checkpoint at `path` (0 when there is none, or it cannot
+    be read: resuming it then fails with the reason)."""
+    try:
+        return float(_read(Path(path))[0].get("seconds", 0.0)) if Path(path).exists() else 0.0
+    except (CheckpointError, TypeError, ValueError):
+        return 0.0
 
 
 def resume(path: str | os.PathLike, run: dict, model: Network, opt: Adam,

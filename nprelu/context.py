@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from . import blas
+from . import checkpoint as checkpoints
 from .argtypes import parse_seeds, positive_int
 from .checks import check_count
 from .data import DATASETS, check_dataset, load_split_of
@@ -121,10 +122,12 @@ class Context:
         if model is None:
             base = self.model(spec.base) if spec.base else None  # e.g. Sec. 8's clean net
             x, y = load_split_of(spec.dataset, "train")
+            ckpt = self.store.checkpoint_path(spec)
+            before = checkpoints.seconds_done(ckpt)  # spent by an interrupted run
             t0 = time.perf_counter()
-            model = fit(spec, x, y, base, checkpoint=self.store.checkpoint_path(spec))
+            model = fit(spec, x, y, base, checkpoint=ckpt)
             self.work_done += 1
-            self._keep(spec, model, time.perf_counter() - t0)
+            self._keep(spec, model, before + time.perf_counter() - t0)
         return model
 
     def models(self, specs) -> dict[Spec, Network]:

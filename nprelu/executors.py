@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import checkpoint as checkpoints
 from .network import Network
 from .train import Spec, fit
 
@@ -52,9 +53,10 @@ def train_task(spec: Spec, x: np.ndarray, y: np.ndarray, base: Network | None, v
     """One model: follow its recipe (nprelu.train.fit), keeping its state between epochs in
     `checkpoint` (a path the worker can write). Returns (model, seconds)."""
     tune_malloc()
+    before = checkpoints.seconds_done(checkpoint) if checkpoint is not None else 0.0
     t0 = time.perf_counter()
     model = fit(spec, x, y, base, progress=verbose, checkpoint=checkpoint)
-    return model, time.perf_counter() - t0
+    return model, before + time.perf_counter() - t0
 
 
 def record_task(fn: Callable, blas_threads: int, *args) -> tuple[object, float]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
@@ -96,8 +97,9 @@ def train(
     history: dict[str, list[float]] = {"loss": [], "acc": []}
     n = len(x)
     steps = (n + batch_size - 1) // batch_size
-    first = 0
+    first, started = 0, time.perf_counter()
     if checkpoint is not None:
+        before = checkpoints.seconds_done(checkpoint)
         run = checkpoints.run_identity(
             model, x, y, desc=desc, epochs=epochs, batch_size=batch_size, lr=opt.lr, seed=seed,
             lr_drops=list(lr_drops), objective=type(objective).__name__,
@@ -149,7 +151,8 @@ def train(
                 say(f"{desc}: epoch {epoch + 1}/{epochs}{extra}, loss {total_loss / n:.4f}, "
                     f"train acc {100 * correct / n:.2f} %{cert}")
             if checkpoint is not None:
-                checkpoints.save(checkpoint, run, model, opt, rng, epoch + 1, history)
+                checkpoints.save(checkpoint, run, model, opt, rng, epoch + 1, history,
+                                 before + time.perf_counter() - started)
     return history
 
 

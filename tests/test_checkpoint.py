@@ -9,7 +9,7 @@ import pytest
 
 import nprelu as nr
 from nprelu import paper
-from nprelu.checkpoint import CheckpointError
+from nprelu.checkpoint import CheckpointError, seconds_done
 from nprelu.optim import Adam
 from nprelu.store import Store
 from nprelu.train import Spec, fit, ibp_train
@@ -57,8 +57,11 @@ def test_a_stopped_run_resumes_to_the_weights_of_a_run_never_stopped(tmp_path, m
             ibp_train(stopped, x, y, checkpoint=ckpt, **IBP)
     done = (t_stop - 1) // 8  # epochs finished before the stop
     assert ckpt.exists() == (done > 0)
+    spent = seconds_done(ckpt)  # the training time of the stopped run's finished epochs ...
+    assert (spent > 0) == (done > 0)
     resumed = nr.MLP((8,), seed=0, n_in=4)
     h_resumed = ibp_train(resumed, x, y, checkpoint=ckpt, **{**IBP, "progress": True})
+    assert seconds_done(ckpt) > spent  # ... carried on by the resumed run
     assert ("resuming after epoch" in capsys.readouterr().out) == (done > 0)
     np.testing.assert_array_equal(resumed.params, whole.params)
     assert h_resumed == h_whole
