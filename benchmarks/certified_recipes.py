@@ -75,8 +75,9 @@ RECIPES = {
     # the same CNN with its dense layer (activation site 3, the last before the logits, as HL2
     # is in the MLP) capped at 1: does the MLP's beta = 1 lead carry over to a CNN?
     "cnn-ibp-20-dense@1": {**CNN_IBP_20, "caps": ((3, 1.0),)},
-    # three times as long (about 4.7 h on one core): the MLP gained +4.2 certified from 30 to 120
-    # epochs; queued, not measured yet
+    # three times as long (about 3 min per epoch on one core with the other busy, 3 h): the
+    # MLP gained +4.2 certified from 30 to 120 epochs; in training (it resumes from its
+    # checkpoint), not measured yet
     "cnn-ibp-60": {**CNN_IBP_20, **paper.ibp_recipe(60)},
     # training at the test eps (0.1) instead of 0.15: 0.2 cost 7.8 certified points, so does
     # a smaller training eps gain?
