@@ -25,7 +25,8 @@ each verdict and the certified share with them. `--milp SECONDS` then sends the 
 and bound left unknown to the MILP (nprelu.certify.milp_margin, HiGHS) with that time limit per
 input (record milp_NAME, or milp_NAME@DOMAINS beside bab_NAME@DOMAINS): on certified-trained
 nets few units are unstable (63-85 binaries on the best net's open inputs), few enough for an
-exact solve.
+exact solve. `--milp-decide` asks each program only whether a margin <= 0 exists (its record
+replaces the exact one of the same name, its config saying which).
 """
 
 from __future__ import annotations
@@ -160,14 +161,17 @@ def decide(model, x_test, y_test, n: int, eps: float, iters: int, restarts: int,
             "seconds": [round(r.seconds, 2) for r in runs]}
 
 
-def decide_milp(model, x_test, y_test, indices: list, eps: float, time_limit: float) -> dict:
+def decide_milp(model, x_test, y_test, indices: list, eps: float, time_limit: float,
+                exact: bool = True) -> dict:
     """The MILP on the inputs `indices` (those branch and bound left unknown), `time_limit`
     seconds each: per input its verdict (robust / not robust, both exact; unknown at the time
-    limit), its exact smallest margin when the solve finished, binaries and seconds."""
+    limit), its exact smallest margin when the solve finished, binaries and seconds.
+    exact=False: the MILP's decision form (milp_margin(exact=False)), same verdicts, no margin
+    for a robust input."""
     runs = []
     for i in bar(indices, desc="MILP", unit="input"):
         runs.append(certify.milp_margin(model, x_test[i], int(y_test[i]), eps,
-                                        time_limit=time_limit))
+                                        time_limit=time_limit, exact=exact))
         say(f"  input {i}: {runs[-1].status} (margin {runs[-1].margin}, {runs[-1].binaries} "
             f"binaries, {runs[-1].seconds:.1f} s)")
     return {"indices": list(indices), "verdicts": [r.status for r in runs],
@@ -231,6 +235,9 @@ def main() -> None:
     p.add_argument("--milp", type=float, default=0, metavar="SECONDS",
                    help="after --bab: the MILP on the inputs branch and bound left unknown, "
                         "SECONDS per input (record milp_NAME)")
+    p.add_argument("--milp-decide", action="store_true",
+                   help="with --milp: ask each program only whether a margin <= 0 exists (the "
+                        "decision form, milp_margin(exact=False)) instead of for the smallest")
     a = p.parse_args()
     if a.milp < 0 or (a.milp and not a.bab):
         p.error("--milp SECONDS (> 0) goes with --bab DOMAINS: it takes the inputs that branch "
@@ -275,7 +282,8 @@ def main() -> None:
                 milp_name[name]: (decide_milp, spec, x, y,
                                   [i for i, v in zip(records[bab_name[name]]["gap"],
                                                      records[bab_name[name]]["verdicts"])
-                                   if v == "unknown"], EPS, a.milp)
+                                   if v == "unknown"], EPS, a.milp,
+                                  *([False] if a.milp_decide else []))
                 for name, spec in specs.items() if bab_name[name] in records})
         if executor is not None:
             executor.drain()

@@ -578,14 +578,21 @@ def unstable_count(bounds, betas) -> int:
 
 
 def milp_margin(model: Network, x: np.ndarray, y: int, eps: float, time_limit: float = 30.0,
-                max_binaries: int | None = None, lower_bounds: np.ndarray | None = None
-                ) -> MILPResult:
+                max_binaries: int | None = None, lower_bounds: np.ndarray | None = None,
+                exact: bool = True) -> MILPResult:
     """The exact smallest margin min_j min_{x' in box} z_y(x') - z_j(x') for one input x (D,).
 
     One MILP per class j, solved by HiGHS (scipy.optimize.milp), in the order of the CROWN
     lower bounds (the likeliest minimum first); j is skipped when its CROWN bound already
     exceeds the smallest margin found. With `max_binaries`, inputs whose programs would need
-    more binaries are "unknown" at once. The time limit covers all classes of the input."""
+    more binaries are "unknown" at once. The time limit covers all classes of the input.
+
+    exact=False asks only the question a verdict needs: is there a point with margin <= 0?
+    The row z_y - z_j <= 0 joins each program, so the solver may drop every branch whose bound
+    is above 0 instead of closing the gap to the minimum; an infeasible program proves class j
+    safe. The verdict is as exact as before, but a "robust" one comes without its margin
+    (margin None); a "not robust" one has the margin of the point found, which need not be the
+    smallest."""
     import time
 
     t0 = time.perf_counter()
@@ -604,15 +611,20 @@ def milp_margin(model: Network, x: np.ndarray, y: int, eps: float, time_limit: f
         lower_bounds = crown_margins(model, x2, y2, eps)[0]
     best, finished, witness = np.inf, True, None
     for j in np.argsort(lower_bounds):
-        if j == y or lower_bounds[j] >= best:
+        if j == y or lower_bounds[j] >= (best if exact else 0.0):
             continue
         left = time_limit - (time.perf_counter() - t0)
-        value, ok, x_sol = program.minimise(int(y), int(j), max(left, 0.0))
+        value, ok, x_sol = program.minimise(int(y), int(j), max(left, 0.0),
+                                            cutoff=None if exact else 0.0)
+        if not exact and ok and value is None:
+            continue  # infeasible below the cutoff: every point keeps z_y - z_j > 0
         if value is not None and value < best:  # the solver's point, back into the box (HiGHS
             best, witness = value, np.clip(x_sol, lo[0], hi[0])  # may leave it by ~1e-6)
         if not ok:
             finished = False
             break
+        if not exact and best <= 0:
+            break  # a point at or below 0 decides the input
     seconds = time.perf_counter() - t0
     if best < 0 and not _misclassified(model, witness, y):
         best, finished = np.nan, False  # the solver's point does not check out: undecided
@@ -620,6 +632,10 @@ def milp_margin(model: Network, x: np.ndarray, y: int, eps: float, time_limit: f
         status = "not robust" if best < 0 else "unknown"
         return MILPResult(None, status, program.n_binaries, seconds,
                           witness if status == "not robust" else None)
+    if not exact:  # every class infeasible below 0 (robust), or a point at or below it
+        if best == np.inf:
+            return MILPResult(None, "robust", program.n_binaries, seconds)
+        return MILPResult(float(best), "not robust", program.n_binaries, seconds, witness)
     return MILPResult(float(best), "robust" if best > 0 else "not robust", program.n_binaries,
                       seconds, witness if best <= 0 else None)
 
@@ -712,20 +728,28 @@ class _Program:
         row([a, d], [1, -u], -np.inf, 0)  # a <= u d
         row([a, z, d], [1, -1, -l], -np.inf, -l)  # a <= z - l (1 - d)
 
-    def minimise(self, y: int, j: int, time_limit: float):
+    def minimise(self, y: int, j: int, time_limit: float, cutoff: float | None = None):
         """min of z_y - z_j: (value, finished, input x at that value). When unfinished, the
-        best value found so far (None if none)."""
+        best value found so far (None if none). With `cutoff`, only points where
+        z_y - z_j <= cutoff count: (None, True, None) when there is none (infeasible)."""
         from scipy.optimize import Bounds, LinearConstraint, milp
+        from scipy.sparse import csr_matrix, vstack
 
         W, b = self.layers[-1]
         c = np.zeros(len(self.lb))
         c[self.last] = W[:, y] - W[:, j]
+        const = b[y] - b[j]
+        A, cl, cu = self.A, np.array(self.cl), np.array(self.cu)
+        if cutoff is not None:  # c x + const <= cutoff
+            A = vstack([A, csr_matrix(c[None])]).tocsr()
+            cl, cu = np.append(cl, -np.inf), np.append(cu, cutoff - const)
         res = milp(c, integrality=np.array(self.integer),
                    bounds=Bounds(np.array(self.lb), np.array(self.ub)),
-                   constraints=LinearConstraint(self.A, np.array(self.cl), np.array(self.cu)),
+                   constraints=LinearConstraint(A, cl, cu),
                    options={"time_limit": max(time_limit, 1e-3), "mip_rel_gap": 1e-9,
                             "presolve": False})  # HiGHS' presolve ignores the time limit
-        const = b[y] - b[j]
+        if cutoff is not None and res.status == 2:  # infeasible: no point at or below cutoff
+            return None, True, None
         x_sol = None if res.x is None else res.x[: self.n_in]
         if res.status == 0:
             return float(res.fun + const), True, x_sol

@@ -148,6 +148,33 @@ def test_milp_lies_between_the_bounds_and_the_best_attack(seed, caps, eps):
         assert logits[y] - np.delete(logits, y).max() <= 1e-7
 
 
+@pytest.mark.parametrize("caps", [{}, {2: 0.3}])
+def test_the_milp_s_decision_form_gives_the_exact_form_s_verdict(caps):
+    """exact=False (margin <= 0 as a constraint, no minimum sought) must reach the verdict of
+    the exact smallest margin on 90 random cases (both verdicts among them), and a "not robust"
+    verdict must come with a point of the box that the net misclassifies."""
+    verdicts = []
+    for seed in range(30):
+        for eps in (0.05, 0.15, 0.3):
+            model = random_net(seed, caps)
+            x = np.random.default_rng(seed).uniform(size=8)
+            y = int(model.predict(x[None])[0])
+            exact = C.milp_margin(model, x, y, eps, time_limit=60)
+            decided = C.milp_margin(model, x, y, eps, time_limit=60, exact=False)
+            assert decided.status == exact.status, (seed, eps)
+            verdicts.append(decided.status)
+            if decided.status == "robust":
+                assert decided.margin is None and decided.witness is None
+                continue
+            lo, hi = C.input_box(x[None], eps)
+            w = decided.witness
+            assert np.all(w >= lo[0]) and np.all(w <= hi[0])
+            logits = model.copy(np.float64).logits(w[None])[0]
+            assert logits[y] - np.delete(logits, y).max() <= 1e-9
+            assert decided.margin >= exact.margin - 1e-6  # a point's margin, not below the min
+    assert min(verdicts.count("robust"), verdicts.count("not robust")) >= 10
+
+
 def test_milp_counterexample_lies_inside_the_box_exactly():
     # HiGHS returns its point to its feasibility tolerance: here (found by hypothesis) 8.7e-7
     # outside the box; milp_margin must hand back a point of the box that still breaks the net
