@@ -635,7 +635,11 @@ def milp_margin(model: Network, x: np.ndarray, y: int, eps: float, time_limit: f
     if not exact:  # every class infeasible below 0 (robust), or a point at or below it
         if best == np.inf:
             return MILPResult(None, "robust", program.n_binaries, seconds)
-        return MILPResult(float(best), "not robust", program.n_binaries, seconds, witness)
+        if best <= 0 and _misclassified(model, witness, y):
+            return MILPResult(float(best), "not robust", program.n_binaries, seconds, witness)
+        # a "feasible" point whose margin is positive, within the solver's tolerance of 0:
+        # neither a proof nor a counterexample
+        return MILPResult(None, "unknown", program.n_binaries, seconds)
     return MILPResult(float(best), "robust" if best > 0 else "not robust", program.n_binaries,
                       seconds, witness if best <= 0 else None)
 
