@@ -75,11 +75,12 @@ def save(path: str | os.PathLike, run: dict, model: Network, opt: Adam, rng: np.
     return atomic_write(path, lambda f: np.savez(f, **payload))
 
 
-def _read(path: Path) -> tuple[dict, dict]:
+def _read(path: Path, arrays: bool = True) -> tuple[dict, dict]:
+    """The metadata and (unless arrays=False) the arrays of the checkpoint at `path`."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with np.load(path, allow_pickle=False) as f:  # an .npz reads each entry on demand
             meta = json.loads(str(f["meta"]))
-            arrays = {k: f[k] for k in f.files if k != "meta"}
+            arrays = {k: f[k] for k in f.files if k != "meta"} if arrays else {}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as err:
         raise CheckpointError(f"the training checkpoint {path} is damaged ({err}); delete it "
                               "to train from the start") from None
@@ -93,19 +94,22 @@ def seconds_done(path: str | os.PathLike) -> float:
     """The training seconds behind the checkpoint at `path` (0 when there is none, or it cannot
     be read: resuming it then fails with the reason)."""
     try:
-        return float(_read(Path(path))[0].get("seconds", 0.0)) if Path(path).exists() else 0.0
+        if not Path(path).exists():
+            return 0.0
+        return float(_read(Path(path), arrays=False)[0].get("seconds", 0.0))
     except (CheckpointError, TypeError, ValueError):
         return 0.0
 
 
 def resume(path: str | os.PathLike, run: dict, model: Network, opt: Adam,
-           rng: np.random.Generator) -> tuple[int, dict]:
-    """Load the state in `path` into model, opt and rng, in place; return (epochs done, history).
-    Returns (0, {}) and changes nothing when there is no file. Raises CheckpointError when the
-    file is damaged or belongs to another run (naming the settings that differ)."""
+           rng: np.random.Generator) -> tuple[int, dict, float]:
+    """Load the state in `path` into model, opt and rng, in place; return (epochs done, history,
+    the seconds those epochs took). Returns (0, {}, 0.0) and changes nothing when there is no
+    file. Raises CheckpointError when the file is damaged or belongs to another run (naming
+    the settings that differ)."""
     path = Path(path)
     if not path.exists():
-        return 0, {}
+        return 0, {}, 0.0
     meta, arrays = _read(path)
     theirs = meta.get("run", {})
     differ = sorted(k for k in run.keys() | theirs.keys() if run.get(k) != theirs.get(k))
@@ -122,7 +126,7 @@ def resume(path: str | os.PathLike, run: dict, model: Network, opt: Adam,
             raise KeyError("an array has the wrong shape")
         epochs_done, history = int(meta["epochs_done"]), dict(meta["history"])
         t, lr = int(meta["adam"]["t"]), float(meta["adam"]["lr"])
-        rng_state = meta["rng"]
+        rng_state, seconds = meta["rng"], float(meta.get("seconds", 0.0))
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"the training checkpoint {path} is incomplete ({err}); delete it "
                               "to train from the start") from None
@@ -134,4 +138,4 @@ def resume(path: str | os.PathLike, run: dict, model: Network, opt: Adam,
         m_opt[...], v_opt[...] = m, v
     opt.t, opt.lr = t, lr
     rng.bit_generator.state = rng_state
-    return epochs_done, history
+    return epochs_done, history, seconds

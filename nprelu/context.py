@@ -24,7 +24,6 @@ import contextvars
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 from . import blas
-from . import checkpoint as checkpoints
 from .argtypes import parse_seeds, positive_int
 from .checks import check_count
 from .data import DATASETS, check_dataset, load_split_of
@@ -42,7 +40,7 @@ from .network import Network
 from .paper import Settings
 from .progress import plural, say
 from .store import Store, describe, jsonable, model_key
-from .train import Spec, fit
+from .train import Spec
 
 ROOT = Path(__file__).resolve().parent.parent
 _RUNNER: contextvars.ContextVar[Context | None] = contextvars.ContextVar("nprelu_runner",
@@ -122,12 +120,9 @@ class Context:
         if model is None:
             base = self.model(spec.base) if spec.base else None  # e.g. Sec. 8's clean net
             x, y = load_split_of(spec.dataset, "train")
-            ckpt = self.store.checkpoint_path(spec)
-            before = checkpoints.seconds_done(ckpt)  # spent by an interrupted run
-            t0 = time.perf_counter()
-            model = fit(spec, x, y, base, checkpoint=ckpt)
+            model, seconds = train_task(spec, x, y, base, True, self.store.checkpoint_path(spec))
             self.work_done += 1
-            self._keep(spec, model, before + time.perf_counter() - t0)
+            self._keep(spec, model, seconds)
         return model
 
     def models(self, specs) -> dict[Spec, Network]:

@@ -99,12 +99,11 @@ def train(
     steps = (n + batch_size - 1) // batch_size
     first, started = 0, time.perf_counter()
     if checkpoint is not None:
-        before = checkpoints.seconds_done(checkpoint)
         run = checkpoints.run_identity(
             model, x, y, desc=desc, epochs=epochs, batch_size=batch_size, lr=opt.lr, seed=seed,
             lr_drops=list(lr_drops), objective=type(objective).__name__,
             penalties=[type(p).__name__ for p in penalties])
-        first, saved = checkpoints.resume(checkpoint, run, model, opt, rng)
+        first, saved, before = checkpoints.resume(checkpoint, run, model, opt, rng)
         if first:
             history = saved
             if progress:
