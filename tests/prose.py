@@ -108,6 +108,12 @@ def bab_record(name: str) -> dict:
     return _load(RECIPE_RECORDS, f"bab_{name}")
 
 
+def bab_inputs(name: str) -> int:
+    """How many test inputs the `--bab` run bab_NAME covered: `decide`'s argument n, the fourth
+    of its record's config (decide(model, x_test, y_test, n, ...))."""
+    return json.loads((RECIPE_RECORDS / f"bab_{name}.json").read_text())["config"]["args"][3]
+
+
 def milp_record(name: str) -> dict:
     """The numbers of one `--milp` run of benchmarks/certified_recipes.py
     (results/recipes/records/milp_NAME.json)."""

@@ -10,8 +10,6 @@ that names the sentence; so does a number added to the prose without a claim.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -30,6 +28,7 @@ from tests.prose import (
     FASHION_RECORDS,
     RECIPE_RECORDS,
     SEED_RECORDS,
+    bab_inputs,
     bab_record,
     markdown,
     milp_record,
@@ -485,7 +484,8 @@ def ch10_certified():
     # and the certified share meets the worst case less every counterexample
     bab10k, milp10k = (bab_record("crown-ibp-only-120-eps0.125@10000"),
                        milp_record("crown-ibp-only-120-eps0.125@10000"))
-    exact_cells = load_recipes().milp_cells(bab10k, milp10k, 1000)
+    exact_cells = load_recipes().milp_cells(bab10k, milp10k,
+                                            bab_inputs("crown-ibp-only-120-eps0.125@10000"))
     closed = exact_cells[4] == "0" and exact_cells[5] == exact_cells[6]
     exact_best = float(exact_cells[5]) if closed else None
     recipe = {30: recipe_record("ibp-ch10")["certified"], 60: recipe_record("ibp-60")["certified"],
@@ -1325,7 +1325,7 @@ def test_the_branch_and_bound_table_of_benchmarks_results_matches_its_records():
     assert names <= set(rows), f"branch-and-bound records without a row: {names - set(rows)}"
     for name in sorted(names):
         numbers = bab_record(name)
-        n = json.loads((RECIPE_RECORDS / f"bab_{name}.json").read_text())["config"]["args"][3]
+        n = bab_inputs(name)
         bab_row = load_recipes().bab_cells  # the script's own row format
         want = bab_row(numbers, n)
         for row in rows[name]:
@@ -1348,7 +1348,7 @@ def test_the_milp_table_of_benchmarks_results_matches_its_records():
     milp_row = load_recipes().milp_cells
     for name in sorted(names):
         bab, milp = bab_record(name), milp_record(name)
-        n = json.loads((RECIPE_RECORDS / f"bab_{name}.json").read_text())["config"]["args"][3]
+        n = bab_inputs(name)
         # the MILP took exactly the inputs branch and bound left unknown
         assert milp["indices"] == [i for i, v in zip(bab["gap"], bab["verdicts"])
                                    if v == "unknown"], name
