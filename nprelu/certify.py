@@ -35,6 +35,10 @@ upper, each `slope * z + intercept`):
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -747,11 +751,12 @@ class _Program:
         if cutoff is not None:  # c x + const <= cutoff
             A = vstack([A, csr_matrix(c[None])]).tocsr()
             cl, cu = np.append(cl, -np.inf), np.append(cu, cutoff - const)
-        res = milp(c, integrality=np.array(self.integer),
-                   bounds=Bounds(np.array(self.lb), np.array(self.ub)),
-                   constraints=LinearConstraint(A, cl, cu),
-                   options={"time_limit": max(time_limit, 1e-3), "mip_rel_gap": 1e-9,
-                            "presolve": False})  # HiGHS' presolve ignores the time limit
+        with solver_chatter_dropped():
+            res = milp(c, integrality=np.array(self.integer),
+                       bounds=Bounds(np.array(self.lb), np.array(self.ub)),
+                       constraints=LinearConstraint(A, cl, cu),
+                       options={"time_limit": max(time_limit, 1e-3), "mip_rel_gap": 1e-9,
+                                "presolve": False})  # HiGHS' presolve ignores the time limit
         if cutoff is not None and res.status == 2:  # infeasible: no point at or below cutoff
             return None, True, None
         x_sol = None if res.x is None else res.x[: self.n_in]
@@ -759,6 +764,41 @@ class _Program:
             return float(res.fun + const), True, x_sol
         value = float(res.fun + const) if res.x is not None else None
         return value, False, x_sol
+
+
+HIGHS_CHATTER = ("HighsMipSolverData::",)  # debugging lines no HiGHS option silences
+
+
+@contextlib.contextmanager
+def solver_chatter_dropped(prefixes: tuple[str, ...] = HIGHS_CHATTER):
+    """Drop the lines starting with `prefixes` that C code writes to the process's stdout
+    (file descriptor 1) inside the block; pass every other line on, after the block.
+
+    HiGHS (the C++ solver behind scipy.optimize.milp) prints a debugging line such as
+    "HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();" on some solves,
+    straight to descriptor 1, whatever `disp` says; it would land in the middle of a progress
+    report. So descriptor 1 points at a temporary file during the solve; nothing else written
+    there (by any thread) is lost, only delayed to the end of the block."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no descriptor 1 (a detached process): nothing can be printed anyway
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+            tmp.seek(0)
+            kept = [line for line in tmp.read().decode(errors="replace").splitlines(True)
+                    if not line.startswith(prefixes)]
+            if kept:
+                sys.stdout.write("".join(kept))
+                sys.stdout.flush()
 
 
 # ----------------------------------------------------------------------------- verdicts

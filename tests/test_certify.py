@@ -342,6 +342,22 @@ def test_milp_refuses_max_pooling_in_one_line():
         C.milp_margin(model, np.full(36, 0.5), 0, 0.05)
 
 
+def test_the_solvers_debugging_lines_are_dropped_and_every_other_line_kept(capfd):
+    """HiGHS writes debugging lines straight to file descriptor 1; the MILP drops those (and only
+    those) and restores the descriptor even when the solve raises."""
+    import os
+
+    with C.solver_chatter_dropped():
+        os.write(1, b"HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();\n")
+        os.write(1, b"a line of our own\n")
+        os.write(1, b"HighsMipSolverData::another\nand one more\n")
+    assert capfd.readouterr().out == "a line of our own\nand one more\n"
+    with pytest.raises(RuntimeError), C.solver_chatter_dropped():
+        raise RuntimeError("a failed solve")
+    os.write(1, b"after\n")
+    assert capfd.readouterr().out == "after\n"
+
+
 def test_crown_bounds_a_large_cnn_in_chunks_that_fit_memory_with_the_same_answer():
     """Through a 28x28x32 convolution each CROWN row carries 288 x 784 coefficients (float64):
     for D-ReLU's shallow CNN (a 256-unit dense site) 1 GiB holds 1 GiB // (8 * 256 * 288 * 784)
