@@ -8,6 +8,8 @@ What is saved is everything the next epoch reads:
     the shuffling generator's state                numpy's bit_generator.state (JSON)
     the epochs done and the history so far         the per-epoch loss, accuracy, ...
     the seconds those epochs took                  so the cache's training log counts them
+    a loop's own state, if it keeps one            early stopping's best weights, patience
+                                                   counters, ... (`loop` and `arrays`)
 
 The objectives (clean, adversarial, IBP, CROWN-IBP) keep no state: their schedule is a function
 of the epoch and step. So a run that resumes after epoch k takes exactly the steps an
@@ -29,6 +31,7 @@ import json
 import os
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -61,16 +64,33 @@ def run_identity(model: Network, x: np.ndarray, y: np.ndarray, **settings) -> di
     return json.loads(json.dumps(run))  # as it reads back from a file (tuples become lists)
 
 
-def save(path: str | os.PathLike, run: dict, model: Network, opt: Adam, rng: np.random.Generator,
-         epochs_done: int, history: dict, seconds: float = 0.0) -> Path:
+class Resumed(NamedTuple):
+    """What `resume` hands back besides the state it loads in place."""
+
+    epochs_done: int  # 0: no checkpoint, start from the beginning
+    history: dict  # the per-epoch history of those epochs
+    seconds: float  # the training seconds they took
+    loop: dict  # the training loop's own JSON state, as given to `save` ({} if none)
+    arrays: dict  # the loop's own arrays, as given to `save` ({} if none)
+
+
+def save(path: str | os.PathLike, run: dict, model: Network, opt: Adam,
+         rng: np.random.Generator | None, epochs_done: int, history: dict, seconds: float = 0.0,
+         loop: dict | None = None, arrays: dict | None = None) -> Path:
     """Write the state after `epochs_done` epochs (which took `seconds` of training, over all
-    the runs that made them) to `path`, atomically."""
+    the runs that made them) to `path`, atomically. `rng`: the generator the next epoch draws
+    from (None if the loop seeds each epoch itself); `loop` and `arrays`: what else the training
+    loop needs to go on (JSON-able values; named arrays), given back by `resume`."""
     meta = {"checkpoint_version": CHECKPOINT_VERSION, "run": run, "epochs_done": epochs_done,
             "history": history, "adam": {"t": opt.t, "lr": opt.lr},
-            "rng": rng.bit_generator.state, "seconds": float(seconds)}
-    arrays = {"params": model.params}
+            "rng": None if rng is None else rng.bit_generator.state, "seconds": float(seconds),
+            "loop": loop or {}}
+    payload_arrays = {"params": model.params}
     for i, (m, v) in enumerate(zip(opt.m, opt.v)):
-        arrays[f"m{i}"], arrays[f"v{i}"] = m, v
+        payload_arrays[f"m{i}"], payload_arrays[f"v{i}"] = m, v
+    for name, a in (arrays or {}).items():
+        payload_arrays[f"loop_{name}"] = a
+    arrays = payload_arrays
     payload = {"meta": np.array(json.dumps(meta)), **arrays}
     return atomic_write(path, lambda f: np.savez(f, **payload))
 
@@ -102,14 +122,15 @@ def seconds_done(path: str | os.PathLike) -> float:
 
 
 def resume(path: str | os.PathLike, run: dict, model: Network, opt: Adam,
-           rng: np.random.Generator) -> tuple[int, dict, float]:
-    """Load the state in `path` into model, opt and rng, in place; return (epochs done, history,
-    the seconds those epochs took). Returns (0, {}, 0.0) and changes nothing when there is no
-    file. Raises CheckpointError when the file is damaged or belongs to another run (naming
-    the settings that differ)."""
+           rng: np.random.Generator | None) -> Resumed:
+    """Load the state in `path` into model, opt and rng (if not None), in place; return the
+    epochs done, their history and seconds, and the loop's own state (see `Resumed`). Returns
+    Resumed(0, {}, 0.0, {}, {}) and changes nothing when there is no file. Raises
+    CheckpointError when the file is damaged or belongs to another run (naming the settings
+    that differ)."""
     path = Path(path)
     if not path.exists():
-        return 0, {}, 0.0
+        return Resumed(0, {}, 0.0, {}, {})
     meta, arrays = _read(path)
     theirs = meta.get("run", {})
     differ = sorted(k for k in run.keys() | theirs.keys() if run.get(k) != theirs.get(k))
@@ -127,6 +148,11 @@ def resume(path: str | os.PathLike, run: dict, model: Network, opt: Adam,
         epochs_done, history = int(meta["epochs_done"]), dict(meta["history"])
         t, lr = int(meta["adam"]["t"]), float(meta["adam"]["lr"])
         rng_state, seconds = meta["rng"], float(meta.get("seconds", 0.0))
+        loop = dict(meta.get("loop", {}))
+        loop_arrays = {k.removeprefix("loop_"): a for k, a in arrays.items()
+                       if k.startswith("loop_")}
+        if (rng is None) != (rng_state is None):
+            raise KeyError("the shuffling generator's state")
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"the training checkpoint {path} is incomplete ({err}); delete it "
                               "to train from the start") from None
@@ -137,5 +163,6 @@ def resume(path: str | os.PathLike, run: dict, model: Network, opt: Adam,
     for (m, v), m_opt, v_opt in zip(moments, opt.m, opt.v):
         m_opt[...], v_opt[...] = m, v
     opt.t, opt.lr = t, lr
-    rng.bit_generator.state = rng_state
-    return epochs_done, history, seconds
+    if rng is not None:
+        rng.bit_generator.state = rng_state
+    return Resumed(epochs_done, history, seconds, loop, loop_arrays)

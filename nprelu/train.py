@@ -103,7 +103,7 @@ def train(
             model, x, y, desc=desc, epochs=epochs, batch_size=batch_size, lr=opt.lr, seed=seed,
             lr_drops=list(lr_drops), objective=type(objective).__name__,
             penalties=[type(p).__name__ for p in penalties])
-        first, saved, before = checkpoints.resume(checkpoint, run, model, opt, rng)
+        first, saved, before, _, _ = checkpoints.resume(checkpoint, run, model, opt, rng)
         if first:
             history = saved
             if progress:
@@ -262,6 +262,7 @@ def train_early_stopping(
     seed: int = 0,
     progress: bool = True,
     desc: str = "train",
+    checkpoint: str | os.PathLike | None = None,
 ) -> dict:
     """Train until the validation loss stops improving: the D-ReLU authors' Keras recipe
     (model.fit with ReduceLROnPlateau and EarlyStopping(restore_best_weights=True)), in place.
@@ -279,7 +280,10 @@ def train_early_stopping(
 
     `cap_lr` gives the learned caps a learning rate of their own (Adam's lr_scale; the plateau
     rule scales both alike). Adam moves a cap by about its learning rate per step, so from 100
-    the caps need about 100 / lr steps to come down: cap_lr shortens that wait."""
+    the caps need about 100 / lr steps to come down: cap_lr shortens that wait.
+
+    `checkpoint`: as in `train`; here the file also keeps the rules' state (the best weights
+    and loss, the plateau's, both waits), so a resumed run stops where one never stopped does."""
     max_epochs = check_count(max_epochs, "max_epochs")
     patience = check_count(patience, "patience")
     lr_patience = check_count(lr_patience, "lr_patience")
@@ -299,7 +303,26 @@ def train_early_stopping(
     history: dict = {"loss": [], "acc": [], "val_loss": [], "val_acc": [], "lr": [], "caps": []}
     best_loss, best_params, best_epoch = math.inf, model.params.copy(), 0
     plateau_best, wait, lr_wait = math.inf, 0, 0
-    for epoch in range(max_epochs):
+    first, started, before = 0, time.perf_counter(), 0.0
+    if checkpoint is not None:
+        run = checkpoints.run_identity(
+            model, x, y, val=checkpoints.digest(x_val, y_val), desc=desc, max_epochs=max_epochs,
+            batch_size=batch_size, lr=lr, patience=patience, lr_patience=lr_patience,
+            lr_factor=lr_factor, min_lr=min_lr, cap_lr=cap_lr, seed=seed,
+            penalties=[f"{type(p).__name__}{sorted(vars(p).items())}" for p in penalties],
+            loop="early stopping")
+        first, saved, before, loop, arrays = checkpoints.resume(checkpoint, run, model, opt, None)
+        if first:
+            history = saved
+            best_params[...] = arrays["best_params"]
+            best_loss, best_epoch = loop["best_loss"], loop["best_epoch"]
+            plateau_best, wait, lr_wait = loop["plateau_best"], loop["wait"], loop["lr_wait"]
+            if progress:
+                say(f"{desc}: resuming after epoch {first} from the checkpoint {checkpoint}")
+    epoch = first - 1  # the last epoch done
+    if checkpoint is not None and loop.get("stopped"):
+        first = max_epochs  # the run had stopped: only the best weights are left to restore
+    for epoch in range(first, max_epochs):
         h = train(model, x, y, epochs=1, batch_size=batch_size, seed=int(epoch_seeds[epoch]),
                   optimizer=opt, penalties=penalties, progress=False, desc=desc)
         logits = model.logits(x_val)
@@ -323,8 +346,16 @@ def train_early_stopping(
             best_loss, best_params[...], best_epoch, wait = val_loss, model.params, epoch + 1, 0
         else:
             wait += 1
-            if wait >= patience:
-                break
+        stop = wait >= patience
+        if checkpoint is not None:
+            checkpoints.save(
+                checkpoint, run, model, opt, None, epoch + 1, history,
+                before + time.perf_counter() - started,
+                loop={"best_loss": best_loss, "best_epoch": best_epoch, "wait": wait,
+                      "plateau_best": plateau_best, "lr_wait": lr_wait, "stopped": stop},
+                arrays={"best_params": best_params})
+        if stop:
+            break
     model.params[...] = best_params
     history["stopped"], history["best_epoch"] = epoch + 1, best_epoch
     return history
@@ -433,7 +464,7 @@ def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
     trained model of spec.base (an added capped layer, or adversarial training). Returns the
     trained model; `base` is untouched. An early-stopped recipe (spec.patience > 0) leaves its
     history on model.history. Runs with spec.blas_threads BLAS threads. `checkpoint`: see
-    `train` (every recipe but the early-stopped one, whose epochs are short, resumes from it)."""
+    `train` and `train_early_stopping` (every recipe resumes from it)."""
     from threadpoolctl import threadpool_limits
 
     x, y = x[: spec.n_train], y[: spec.n_train]
@@ -465,7 +496,7 @@ def fit(spec: Spec, x: np.ndarray, y: np.ndarray, base: MLP | None = None,
                 max_epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
                 patience=spec.patience, lr_patience=max(spec.patience // 2, 1),
                 penalties=penalties, cap_lr=spec.cap_lr or None, seed=spec.seed,
-                progress=progress, desc=spec.label())
+                progress=progress, desc=spec.label(), checkpoint=checkpoint)
         elif spec.ibp_eps:
             model = _fresh_model(spec)
             if spec.ibp_init:

@@ -38,6 +38,14 @@ def stop_at_step(monkeypatch, t_stop: int) -> None:
     monkeypatch.setattr(Adam, "step", stopping)
 
 
+def no_step(monkeypatch) -> None:
+    """Make any step of Adam raise Stop: a run that must not train any more."""
+    def stopping(self, grads):
+        raise Stop
+
+    monkeypatch.setattr(Adam, "step", stopping)
+
+
 IBP = dict(eps=0.1, epochs=5, batch_size=16, warmup=1, ramp=2, lr_drops=(3,), seed=4,
            progress=False)  # 8 steps per epoch; the eps ramp and a drop of lr across the stop
 
@@ -76,7 +84,7 @@ def test_a_finished_checkpoint_gives_back_the_trained_weights_without_training(t
     ibp_train(first, x, y, checkpoint=ckpt, **IBP)
     again = nr.MLP((8,), seed=0, n_in=4)
     with monkeypatch.context() as m:
-        stop_at_step(m, 1)  # any step taken would raise
+        no_step(m)  # any step taken would raise
         ibp_train(again, x, y, checkpoint=ckpt, **IBP)
     np.testing.assert_array_equal(again.params, first.params)
 
@@ -155,3 +163,47 @@ def test_fit_resumes_a_cnn_s_ibp_training_and_the_store_deletes_the_checkpoint(m
     assert store.has_model(spec) and not ckpt.exists()
     assert not np.array_equal(whole.params, fit(replace(spec, epochs=0, ibp_eps=0.0), x, y,
                                                 progress=False).params)
+
+
+def _early_stopping_run(checkpoint=None, progress=False):
+    """D-ReLU's recipe (nprelu.train.train_early_stopping) on a toy: a learned cap with its
+    penalty and own learning rate; validation labels flipped, so the validation loss soon
+    rises: the plateau rule halves lr, and early stopping ends the run and restores the best
+    epoch's weights, all within a few epochs of 10 steps."""
+    from nprelu.objectives import CapPenalty
+    from nprelu.train import train_early_stopping
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    x = np.clip(0.5 + 0.15 * (2 * y[:, None] - 1) + 0.2 * rng.normal(size=(200, 6)), 0, 1)
+    x = x.astype(np.float32)
+    net = nr.Network.dense((8,), lambda u: nr.LearnedCap(u, init=2.0), seed=0, n_in=6, n_out=2)
+    h = train_early_stopping(net, x, y, x[:100], 1 - y[:100], max_epochs=50, batch_size=20,
+                             lr=1e-2, patience=5, lr_patience=2, min_lr=1e-3,
+                             penalties=[CapPenalty(1e-3, hl=1)], cap_lr=3e-2, seed=3,
+                             progress=progress, checkpoint=checkpoint)
+    return net, h
+
+
+def test_an_early_stopped_run_resumes_to_the_same_stop_and_the_same_best_weights(
+        tmp_path, monkeypatch, capsys):
+    whole, h_whole = _early_stopping_run()
+    assert 4 < h_whole["stopped"] < 50 and h_whole["best_epoch"] < h_whole["stopped"] - 1
+    assert min(h_whole["lr"]) < max(h_whole["lr"])  # the plateau rule acted
+    steps_done = 10 * h_whole["stopped"]
+    # stopped in epoch 2, in the epoch after the best one, in the last two epochs; resumed
+    for t_stop in (15, 10 * h_whole["best_epoch"] + 5, steps_done - 15, steps_done - 3):
+        ckpt = tmp_path / f"stop{t_stop}.ckpt"
+        with monkeypatch.context() as m:
+            stop_at_step(m, t_stop)
+            with pytest.raises(Stop):
+                _early_stopping_run(ckpt)
+        resumed, h_resumed = _early_stopping_run(ckpt, progress=True)
+        assert "resuming after epoch" in capsys.readouterr().out
+        np.testing.assert_array_equal(resumed.params, whole.params)
+        assert h_resumed == h_whole
+        with monkeypatch.context() as m:  # a finished run's checkpoint: no step is taken again
+            no_step(m)
+            again, h_again = _early_stopping_run(ckpt)
+        np.testing.assert_array_equal(again.params, whole.params)
+        assert h_again == h_whole
