@@ -120,6 +120,12 @@ def milp_record(name: str) -> dict:
     return _load(RECIPE_RECORDS, f"milp_{name}")
 
 
+def ibp_record(name: str) -> dict:
+    """The numbers of one `--ibp-all` run of benchmarks/certified_recipes.py
+    (results/recipes/records/ibp_NAME.json)."""
+    return _load(RECIPE_RECORDS, f"ibp_{name}")
+
+
 def seed_record(name: str) -> dict:
     """The numbers of one record of the three-seed run (results/seeds/records/NAME.json)."""
     return _load(SEED_RECORDS, name)

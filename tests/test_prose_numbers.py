@@ -30,6 +30,7 @@ from tests.prose import (
     SEED_RECORDS,
     bab_inputs,
     bab_record,
+    ibp_record,
     markdown,
     milp_record,
     missing_claims,
@@ -1358,3 +1359,22 @@ def test_the_milp_table_of_benchmarks_results_matches_its_records():
         moved = dict(milp, verdicts=["unknown" if v == "robust" else v
                                      for v in milp["verdicts"]])
         assert "robust" not in milp["verdicts"] or milp_row(bab, moved, n) != want
+
+
+def test_the_ibp_table_of_benchmarks_results_matches_its_records():
+    """Every record ibp_NAME of the recipe script (IBP alone on the whole test set) has a row in
+    RESULTS.md's table whose second column is 'IBP-certified, first 100', equal to it cell for
+    cell; a share moved by 0.1 fails."""
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    names = {p.stem.removeprefix("ibp_") for p in RECIPE_RECORDS.glob("ibp_*.json")}
+    assert names, "no ibp record under results/recipes/records"
+    rows = table_rows(text, names, "IBP-certified, first 100")
+    assert names <= set(rows), f"ibp records without a row: {names - set(rows)}"
+    cells = load_recipes().ibp_cells
+    for name in sorted(names):
+        record = ibp_record(name)
+        assert record["first"] == [100, 1000, 10000], name  # the columns the table names
+        for row in rows[name]:
+            assert [c.split(" ")[0] for c in row[:3]] == cells(record), (name, row)
+        moved = dict(record, ibp=[record["ibp"][0] + 0.1, *record["ibp"][1:]])
+        assert cells(moved) != cells(record)
