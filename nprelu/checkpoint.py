@@ -85,13 +85,11 @@ def save(path: str | os.PathLike, run: dict, model: Network, opt: Adam,
             "history": history, "adam": {"t": opt.t, "lr": opt.lr},
             "rng": None if rng is None else rng.bit_generator.state, "seconds": float(seconds),
             "loop": loop or {}}
-    payload_arrays = {"params": model.params}
+    saved = {"params": model.params}
     for i, (m, v) in enumerate(zip(opt.m, opt.v)):
-        payload_arrays[f"m{i}"], payload_arrays[f"v{i}"] = m, v
-    for name, a in (arrays or {}).items():
-        payload_arrays[f"loop_{name}"] = a
-    arrays = payload_arrays
-    payload = {"meta": np.array(json.dumps(meta)), **arrays}
+        saved[f"m{i}"], saved[f"v{i}"] = m, v
+    saved |= {f"loop_{name}": a for name, a in (arrays or {}).items()}
+    payload = {"meta": np.array(json.dumps(meta)), **saved}
     return atomic_write(path, lambda f: np.savez(f, **payload))
 
 
