@@ -1378,3 +1378,19 @@ def test_the_ibp_table_of_benchmarks_results_matches_its_records():
             assert [c.split(" ")[0] for c in row[:3]] == cells(record), (name, row)
         moved = dict(record, ibp=[record["ibp"][0] + 0.1, *record["ibp"][1:]])
         assert cells(moved) != cells(record)
+
+
+def test_the_readme_s_cnn_sentence_is_its_records():
+    """README's certified-CNN numbers come from the recipe script's records of cnn-ibp-60 (clean
+    accuracy: recipe_; IBP-certified on the first 1000: ibp_), and the distance to the target
+    of #26 (97.77 %) is computed from them; a moved number fails."""
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    clean = recipe_record("cnn-ibp-60")["clean"]
+    shares = ibp_record("cnn-ibp-60")
+    ibp_1000 = shares["ibp"][shares["first"].index(1000)]
+    claims = [("IBP-trained for 60 epochs, goes further: {c:.1f} % clean, {i:.1f} % IBP-certified "
+               "on the first 1000 test inputs", {"c": clean, "i": ibp_1000}),
+              ("CNN: 97.77 %, {g:.1f} points above ours", {"g": 97.77 - ibp_1000})]
+    assert not missing_claims(readme, claims)
+    assert missing_claims(readme.replace(f"{ibp_1000:.1f} % IBP", f"{ibp_1000 + 0.1:.1f} % IBP"),
+                          claims)
