@@ -140,14 +140,12 @@ def evaluate(model, x_test, y_test, n: int, eps: float, iters: int, restarts: in
 IBP_FIRST = (100, 1000)  # an ibp_NAME record reports these prefixes of the test set, and all
 
 
-def ibp_shares(model, x_test, y_test, eps: float, chunk: int = 500) -> dict:
-    """IBP alone on the whole test set (about 20 ms per input on chapter 12's CNN, where CROWN
-    takes 0.7 s and the attack ensemble 7 s): the % IBP-certified at eps on its first 100,
-    1000 and on all of it, so that a CNN, whose full record covers fewer inputs, compares with
-    the MLPs on the same 1000."""
-    ok = np.concatenate([certify.ibp_margins(model, x_test[i:i + chunk], y_test[i:i + chunk],
-                                             eps).min(axis=1) > 0
-                         for i in bar(range(0, len(x_test), chunk), desc="IBP", unit="chunk")])
+def ibp_shares(model, x_test, y_test, eps: float) -> dict:
+    """IBP alone on the whole test set (about 1 ms per input on chapter 12's CNN, where CROWN
+    and the attack ensemble take 2.6 s): the % IBP-certified at eps on its first 100, 1000
+    and on all of it, so that a CNN, whose full record covers fewer inputs, compares with the
+    MLPs on the same 1000."""
+    ok = certify.ibp_margins(model, x_test, y_test, eps).min(axis=1) > 0
     first = [k for k in IBP_FIRST if k < len(ok)] + [len(ok)]
     return {"first": first, "ibp": [100 * float(ok[:k].mean()) for k in first]}
 

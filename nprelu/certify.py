@@ -108,12 +108,19 @@ def ibp_bounds(model: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.
     return out
 
 
-def ibp_margins(model: Network, x: np.ndarray, y: np.ndarray, eps: float) -> np.ndarray:
-    """Lower bounds (N, K) of z_y - z_j over the box, by IBP (+inf at j = y)."""
+def ibp_margins(model: Network, x: np.ndarray, y: np.ndarray, eps: float,
+                chunk: int = 500) -> np.ndarray:
+    """Lower bounds (N, K) of z_y - z_j over the box, by IBP (+inf at j = y). A convolutional
+    net is bounded `chunk` inputs at a time (its unfolded boxes take ~0.4 MB per input)."""
     x, y = check_batch(model, x, y)
-    lo, hi = input_box(x, check_number(eps, "eps", nonnegative=True))
+    eps = check_number(eps, "eps", nonnegative=True)
     if not _dense_stack(model):
-        return _Steps(model).margins(lo, hi, y, crown=False)
+        steps, out = _Steps(model), np.empty((len(x), model.n_out))
+        for i in range(0, len(x), chunk):
+            lo, hi = input_box(x[i : i + chunk], eps)
+            out[i : i + chunk] = steps.margins(lo, hi, y[i : i + chunk], crown=False)
+        return out
+    lo, hi = input_box(x, eps)
     l, u = ibp_bounds(model, lo, hi)[-1]
     a_lo, a_hi = _act_box(model.acts[-1], l, u)
     C, const = margin_spec(*_layers(model)[-1], y)

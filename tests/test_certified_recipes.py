@@ -86,17 +86,16 @@ def test_decide_milp_decides_what_a_small_branch_and_bound_left_as_a_large_one_d
     assert float(cells[5]) >= round(large["certified_with_bab"], 1)
 
 
-def test_ibp_shares_count_every_input_once_across_chunks():
-    """The ibp_NAME record: IBP alone over the test set in chunks; its shares on the first 100
-    and on all inputs are those of IBP run one input at a time (chunks of 64 over 250 inputs:
-    the chunk boundaries and the short last chunk are crossed)."""
+def test_ibp_shares_count_every_input_once():
+    """The ibp_NAME record: IBP alone over the test set; its shares on the first 100 and on all
+    inputs are those of IBP run one input at a time."""
     from tests.test_certify import random_cnn
 
     model = random_cnn(3)
     x = np.random.default_rng(3).uniform(size=(250, 36))
     y = model.predict(x)
     eps = 0.2
-    r = load_recipes().ibp_shares(model, x, y, eps, chunk=64)
+    r = load_recipes().ibp_shares(model, x, y, eps)
     one_by_one = np.array([C.ibp_margins(model, x[i:i + 1], y[i:i + 1], eps).min() > 0
                            for i in range(len(x))])
     assert 0 < one_by_one.sum() < len(x)  # the case has certified and uncertified inputs

@@ -342,6 +342,18 @@ def test_milp_refuses_max_pooling_in_one_line():
         C.milp_margin(model, np.full(36, 0.5), 0, 0.05)
 
 
+def test_ibp_on_a_cnn_in_chunks_equals_ibp_one_input_at_a_time():
+    """ibp_margins bounds a convolutional net `chunk` inputs at a time (its memory): chunks of
+    64 over 250 inputs (boundaries and a short last chunk crossed) give each input's bounds."""
+    model = random_cnn(3)
+    x = np.random.default_rng(3).uniform(size=(250, 36))
+    y = model.predict(x)
+    chunked = C.ibp_margins(model, x, y, 0.2, chunk=64)
+    one_by_one = np.concatenate([C.ibp_margins(model, x[i:i + 1], y[i:i + 1], 0.2)
+                                 for i in range(len(x))])
+    np.testing.assert_allclose(chunked, one_by_one, rtol=1e-12, atol=1e-12)
+
+
 def test_the_solvers_debugging_lines_are_dropped_and_every_other_line_kept(capfd):
     """HiGHS writes debugging lines straight to file descriptor 1; the MILP drops those (and only
     those) and restores the descriptor even when the solve raises."""
