@@ -263,6 +263,31 @@ def _col2im(cols, k, stride, pad, dx):
                                 dx[i, ch, hi, wi] += cols[row, base + q]
 
 
+def _col2im_rows(rows, k, stride, pad, dx):
+    """_col2im for the transposed layout: rows (N*OH*OW, C*k*k), one row per patch, as a
+    product g @ W2.T gives it, without copying it into columns first. Each pixel of dx gets its
+    patches' entries in the same order as in _col2im (kernel position (u, v) by (u, v)), so the
+    two give the same bits; the loop runs over one image's patches at a time, whose rows stay
+    in the cache, instead of over the whole batch once per kernel position."""
+    n, c, h, w = dx.shape
+    oh = (h + 2 * pad - k) // stride + 1
+    ow = (w + 2 * pad - k) // stride + 1
+    for i in range(n):
+        dx[i] = 0.0
+        for u in range(k):
+            for v in range(k):
+                for p in range(oh):
+                    hi = p * stride - pad + u
+                    if hi < 0 or hi >= h:
+                        continue
+                    base = (i * oh + p) * ow
+                    for q in range(ow):
+                        wi = q * stride - pad + v
+                        if 0 <= wi < w:
+                            for ch in range(c):
+                                dx[i, ch, hi, wi] += rows[base + q, (ch * k + u) * k + v]
+
+
 def _maxpool_forward(x, k, out, arg):
     """k x k max-pooling with stride k (floor: a last row or column that does not fill a window
     is dropped, as in PyTorch): out[n, c, p, q] = max of the window, arg = the window position
@@ -304,6 +329,7 @@ capped_relu_backward = njit(cache=True, error_model="numpy")(_capped_relu_backwa
 learned_cap_backward = njit(cache=True, error_model="numpy")(_learned_cap_backward)
 im2col = njit(cache=True, error_model="numpy")(_im2col)
 col2im = njit(cache=True, error_model="numpy")(_col2im)
+col2im_rows = njit(cache=True, error_model="numpy")(_col2im_rows)
 maxpool_forward = njit(cache=True, error_model="numpy")(_maxpool_forward)
 maxpool_backward = njit(cache=True, error_model="numpy")(_maxpool_backward)
 sigmoid_forward = njit(cache=True, error_model="numpy")(_sigmoid_forward)
@@ -322,6 +348,7 @@ TWINS = {
     "learned_cap_backward": (_learned_cap_backward, learned_cap_backward),
     "im2col": (_im2col, im2col),
     "col2im": (_col2im, col2im),
+    "col2im_rows": (_col2im_rows, col2im_rows),
     "maxpool_forward": (_maxpool_forward, maxpool_forward),
     "maxpool_backward": (_maxpool_backward, maxpool_backward),
     "sigmoid_forward": (_sigmoid_forward, sigmoid_forward),

@@ -329,7 +329,7 @@ def _rows_back(layer, g_rows: np.ndarray, in_shape: tuple) -> np.ndarray:
     if layer.kind == "dense":
         return g_rows
     dx = np.empty(in_shape, g_rows.dtype)
-    kernels.col2im(np.ascontiguousarray(g_rows.T), layer.k, layer.stride, layer.pad, dx)
+    kernels.col2im_rows(g_rows, layer.k, layer.stride, layer.pad, dx)
     return dx
 
 

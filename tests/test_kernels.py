@@ -36,6 +36,8 @@ def _cases(rng):
         yield "im2col", (img, k, stride, pad, np.zeros((3 * k * k, 2 * oh * ow), f32))
         yield "col2im", (rng.normal(size=(3 * k * k, 2 * oh * ow)).astype(f32), k, stride, pad,
                          np.zeros_like(img))
+        yield "col2im_rows", (rng.normal(size=(2 * oh * ow, 3 * k * k)).astype(f32), k, stride,
+                              pad, np.zeros_like(img))
     ties = np.round(img * 2) / 2  # ties inside windows: the first maximum must win in both
     yield "maxpool_forward", (ties, 2, np.zeros((2, 3, 3, 3), f32),
                               np.zeros((2, 3, 3, 3), np.int32))
@@ -101,3 +103,22 @@ def test_fused_step_project_equals_step_then_project_bit_for_bit():
     kernels.step_project(fused, g, x0, np.float32(0.04), np.float32(0.1))
     assert np.array_equal(fused, two_pass)
     assert np.all(np.abs(fused - x0) <= np.float32(0.1) + 1e-7) and fused.min() >= 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_col2im_rows_gives_col2im_bits(dtype):
+    """col2im_rows on rows (N OH OW, C k k) gives exactly (the same bits as) col2im on the same
+    numbers laid out as columns: each pixel adds its patches' entries in the same order, so
+    IBP training through it trains the same weights as before it existed."""
+    rng = np.random.default_rng(5)
+    for kernel_pair in ((kernels._col2im, kernels._col2im_rows),
+                        (kernels.col2im, kernels.col2im_rows)):
+        for k, stride, pad in ((3, 1, 1), (5, 1, 2), (2, 2, 0), (3, 2, 2)):
+            n, c, h, w = 3, 4, 9, 8
+            oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+            rows = (rng.normal(size=(n * oh * ow, c * k * k)) * 10 ** rng.uniform(
+                -3, 3, size=(n * oh * ow, c * k * k))).astype(dtype)
+            want, got = np.empty((n, c, h, w), dtype), np.full((n, c, h, w), np.nan, dtype)
+            kernel_pair[0](np.ascontiguousarray(rows.T), k, stride, pad, want)
+            kernel_pair[1](rows, k, stride, pad, got)
+            assert np.array_equal(got, want)
