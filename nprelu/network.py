@@ -405,15 +405,22 @@ def dense_layers(n_in: int, hidden: tuple[int, ...], n_out: int, act) -> list[De
 
 def conv_layers(convs, act, init: str = "glorot", in_shape=(1, 28, 28)) -> tuple[list, int]:
     """Per (channels, k, pool) of `convs`: Conv2D(k x k, stride 1, 'same' padding k // 2,
-    activation act(channels), weights by `init`) and, if pool > 1, MaxPool2D(pool); then
-    Flatten. Returns the layers and the flattened width."""
+    activation act(channels), weights by `init`) and, if pool > 1, MaxPool2D(pool); an entry
+    (channels, k, pool, stride, pad) sets the stride and the zero padding (pad 0: 'valid', as in
+    Gowal et al.'s IBP CNNs). Then Flatten. Returns the layers and the flattened width."""
     layers, (c, side, _) = [], in_shape
-    for ch, k, pool in convs:
-        layers.append(Conv2D(c, ch, k, 1, k // 2, act(ch), init))
+    for entry in convs:
+        if len(entry) not in (3, 5):
+            raise ValueError(f"a convolution is (channels, k, pool) or (channels, k, pool, "
+                             f"stride, pad); got {entry!r}")
+        ch, k, pool = entry[:3]
+        stride, pad = entry[3:] if len(entry) == 5 else (1, k // 2)
+        conv = Conv2D(c, ch, k, stride, pad, act(ch), init)
+        layers.append(conv)
+        c, side, _ = conv.out_shape((c, side, side))
         if pool > 1:
             layers.append(MaxPool2D(pool))
             side //= pool
-        c = ch
     return [*layers, Flatten()], c * side * side
 
 

@@ -403,7 +403,8 @@ class Spec:
     cap_lr: float = 0.0  # > 0: the caps' own learning rate (0: lr)
     # A convolutional net: ((channels, kernel, pool), ...) 'same' convolutions with plain
     # ReLUs (each followed by a pool x pool max-pool if pool > 1) before the hidden dense
-    # layers; conv_init "glorot" or "he" (Keras' he_uniform, D-ReLU's shallow CNN)
+    # layers, or (channels, kernel, pool, stride, pad) for another stride and padding;
+    # conv_init "glorot" or "he" (Keras' he_uniform, D-ReLU's shallow CNN)
     convs: tuple = ()
     conv_init: str = "glorot"
     # A capped layer added to the trained model of the same spec without it (ch12; the
@@ -438,8 +439,11 @@ class Spec:
     def arch(self) -> str:
         """The layers in short: '392-196' for an MLP, 'c16k5p2-c32k5p2-128' for a CNN (16
         5x5 kernels, 2x2 max-pool, ..., then the dense hidden layers)."""
-        return "-".join([*(f"c{ch}k{k}" + (f"p{p}" if p > 1 else "") for ch, k, p in self.convs),
-                         *map(str, self.hidden)])
+        def conv(ch, k, pool, stride=1, pad=None):
+            return (f"c{ch}k{k}" + (f"s{stride}" if stride > 1 else "")
+                    + (f"pad{pad}" if pad is not None and pad != k // 2 else "")
+                    + (f"p{pool}" if pool > 1 else ""))
+        return "-".join([*(conv(*entry) for entry in self.convs), *map(str, self.hidden)])
 
     def label(self) -> str:
         caps = "+".join(f"HL{h}@{b:g}" for h, b in self.caps) or "uncapped"

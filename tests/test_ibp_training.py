@@ -3,7 +3,7 @@ gradient is checked in test_crown_ibp) does what it is for."""
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 import nprelu as nr
@@ -38,12 +38,15 @@ def test_ibp_loss_gradient_matches_finite_differences(seed, caps, eps):
     assert rel_err(grads, num) < 1e-6
 
 
-def _small_cnn(seed, caps):
+def _small_cnn(seed, caps, strided=False):
     """conv 2 x 3x3 (pad 1) -> max-pool 2 -> flatten -> dense 5 -> 3 logits, on 1 x 6 x 6
-    inputs, float64, weights drawn large enough that every kink case occurs."""
-    net = nr.Network([nr.Conv2D(1, 2, 3, 1, 1, nr.CappedReLU(caps.get(1, np.inf))),
-                      nr.MaxPool2D(2), nr.Flatten(),
-                      nr.Dense(18, 5, nr.CappedReLU(caps.get(2, np.inf))), nr.Dense(5, 3)],
+    inputs, float64, weights drawn large enough that every kink case occurs; strided: conv
+    2 x 4x4 at stride 2, unpadded (overlapping patches), no pool, as in Gowal et al.'s CNNs."""
+    conv = nr.Conv2D(1, 2, *((4, 2, 0) if strided else (3, 1, 1)),
+                     nr.CappedReLU(caps.get(1, np.inf)))
+    net = nr.Network([conv, *([] if strided else [nr.MaxPool2D(2)]), nr.Flatten(),
+                      nr.Dense(8 if strided else 18, 5, nr.CappedReLU(caps.get(2, np.inf))),
+                      nr.Dense(5, 3)],
                      (1, 6, 6), seed=seed, dtype=np.float64)
     net.params[...] = np.random.default_rng(seed).normal(size=net.params.shape) * 0.7
     return net
@@ -51,11 +54,13 @@ def _small_cnn(seed, caps):
 
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 1000), caps=st.sampled_from([{}, {1: 0.4}, {1: 0.5, 2: 0.3}]),
-       eps=st.floats(0.01, 0.3))
-def test_ibp_loss_gradient_through_a_convolution_and_pooling(seed, caps, eps):
-    """The same check through Conv2D, MaxPool2D and Flatten (the general path): the worst-case
-    logits equal certification's IBP margins, the gradient equals float64 finite differences."""
-    model = _small_cnn(seed, caps)
+       eps=st.floats(0.01, 0.3), strided=st.booleans())
+@example(seed=3, caps={1: 0.5, 2: 0.3}, eps=0.1, strided=True)
+def test_ibp_loss_gradient_through_a_convolution_and_pooling(seed, caps, eps, strided):
+    """The same check through Conv2D, MaxPool2D and Flatten (the general path), or through a
+    strided unpadded convolution: the worst-case logits equal certification's IBP margins, the
+    gradient equals float64 finite differences."""
+    model = _small_cnn(seed, caps, strided)
     rng = np.random.default_rng(seed)
     x, y = rng.uniform(size=(3, 36)), rng.integers(0, 3, 3)
     zhat, cache = O.ibp_worst_logits(model, x, y, eps)

@@ -136,6 +136,22 @@ def test_a_fixed_cap_cnn_spec_is_network_cnn_with_its_caps(mnist):
         fit(replace(spec, activation="sigmoid"), x, y, progress=False)
 
 
+def test_a_convolution_entry_may_set_its_stride_and_padding():
+    """(channels, k, pool, stride, pad) builds that convolution (Gowal et al.'s small IBP CNN:
+    4x4 kernels, stride 2 then 1, unpadded): its output sizes (28 -> 13 -> 10) set the dense
+    layer's width, and the label says so; (channels, k, pool) stays 'same' at stride 1."""
+    spec = Spec((100,), convs=((16, 4, 1, 2, 0), (32, 4, 1, 1, 0)))
+    net = nr.Network.conv_dense(spec.convs, spec.hidden)
+    conv1, conv2, _, dense = net.layers[:4]
+    assert (conv1.stride, conv1.pad, conv2.stride, conv2.pad) == (2, 0, 1, 0)
+    assert dense.W.shape == (32 * 10 * 10, 100)
+    assert net.logits(np.zeros((2, 784), np.float32)).shape == (2, 10)
+    assert spec.arch() == "c16k4s2pad0-c32k4pad0-100"
+    assert Spec((128,), convs=((16, 5, 2), (32, 5, 2))).arch() == "c16k5p2-c32k5p2-128"
+    with pytest.raises(ValueError, match=r"\(channels, k, pool, stride, pad\)"):
+        nr.Network.conv_dense(((16, 4, 1, 2),), (100,))
+
+
 def test_an_added_layer_spec_starts_from_the_trained_net_without_it(mnist):
     """Spec(added=...) = the trained net of the same spec without the layer, then
     with_capped_layer, then added_epochs clean epochs; its key differs, and fit refuses to run
