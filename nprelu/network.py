@@ -403,6 +403,17 @@ def dense_layers(n_in: int, hidden: tuple[int, ...], n_out: int, act) -> list[De
             for i in range(len(sizes) - 1)]
 
 
+def conv_entry(entry) -> tuple[int, int, int, int, int]:
+    """A convolution entry of `conv_layers` in full, (channels, k, pool, stride, pad): a short
+    entry (channels, k, pool) is stride 1 with 'same' padding k // 2."""
+    if len(entry) not in (3, 5):
+        raise ValueError(f"a convolution is (channels, k, pool) or (channels, k, pool, stride, "
+                         f"pad); got {entry!r}")
+    ch, k, pool = entry[:3]
+    stride, pad = entry[3:] if len(entry) == 5 else (1, k // 2)
+    return ch, k, pool, stride, pad
+
+
 def conv_layers(convs, act, init: str = "glorot", in_shape=(1, 28, 28)) -> tuple[list, int]:
     """Per (channels, k, pool) of `convs`: Conv2D(k x k, stride 1, 'same' padding k // 2,
     activation act(channels), weights by `init`) and, if pool > 1, MaxPool2D(pool); an entry
@@ -410,11 +421,7 @@ def conv_layers(convs, act, init: str = "glorot", in_shape=(1, 28, 28)) -> tuple
     Gowal et al.'s IBP CNNs). Then Flatten. Returns the layers and the flattened width."""
     layers, (c, side, _) = [], in_shape
     for entry in convs:
-        if len(entry) not in (3, 5):
-            raise ValueError(f"a convolution is (channels, k, pool) or (channels, k, pool, "
-                             f"stride, pad); got {entry!r}")
-        ch, k, pool = entry[:3]
-        stride, pad = entry[3:] if len(entry) == 5 else (1, k // 2)
+        ch, k, pool, stride, pad = conv_entry(entry)
         conv = Conv2D(c, ch, k, stride, pad, act(ch), init)
         layers.append(conv)
         c, side, _ = conv.out_shape((c, side, side))

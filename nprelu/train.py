@@ -32,7 +32,7 @@ from .checks import check_choice, check_count, check_images, check_labels, check
 from .data import shuffle_split
 from .losses import softmax_cross_entropy
 from .model import MLP
-from .network import Network
+from .network import Network, conv_entry
 from .objectives import Adversarial, At, CapPenalty, CrossEntropy, IBPMix
 from .optim import Adam
 from .progress import bar, say
@@ -439,11 +439,10 @@ class Spec:
     def arch(self) -> str:
         """The layers in short: '392-196' for an MLP, 'c16k5p2-c32k5p2-128' for a CNN (16
         5x5 kernels, 2x2 max-pool, ..., then the dense hidden layers)."""
-        def conv(ch, k, pool, stride=1, pad=None):
+        def conv(ch, k, pool, stride, pad):
             return (f"c{ch}k{k}" + (f"s{stride}" if stride > 1 else "")
-                    + (f"pad{pad}" if pad is not None and pad != k // 2 else "")
-                    + (f"p{pool}" if pool > 1 else ""))
-        return "-".join([*(conv(*entry) for entry in self.convs), *map(str, self.hidden)])
+                    + (f"pad{pad}" if pad != k // 2 else "") + (f"p{pool}" if pool > 1 else ""))
+        return "-".join([*(conv(*conv_entry(e)) for e in self.convs), *map(str, self.hidden)])
 
     def label(self) -> str:
         caps = "+".join(f"HL{h}@{b:g}" for h, b in self.caps) or "uncapped"

@@ -150,6 +150,8 @@ def test_a_convolution_entry_may_set_its_stride_and_padding():
     assert Spec((128,), convs=((16, 5, 2), (32, 5, 2))).arch() == "c16k5p2-c32k5p2-128"
     with pytest.raises(ValueError, match=r"\(channels, k, pool, stride, pad\)"):
         nr.Network.conv_dense(((16, 4, 1, 2),), (100,))
+    with pytest.raises(ValueError, match=r"\(channels, k, pool, stride, pad\)"):
+        Spec((100,), convs=((16, 4, 1, 2),)).arch()  # the label reads entries the same way
 
 
 def test_an_added_layer_spec_starts_from_the_trained_net_without_it(mnist):
