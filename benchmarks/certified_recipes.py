@@ -58,6 +58,11 @@ CNN_IBP_20 = {**paper.ibp_recipe(20), "convs": paper.CNN_CONVS, "hidden": paper.
 
 # Gowal et al.'s small CNN for IBP training: conv 16 4x4 stride 2, conv 32 4x4, dense 100
 CNN_SMALL = {"convs": ((16, 4, 1, 2, 0), (32, 4, 1, 1, 0)), "hidden": (100,)}
+# and their medium one: conv 32 3x3, 32 4x4 stride 2, 64 3x3, 64 4x4 stride 2, dense 512, 512
+CNN_MEDIUM = {"convs": ((32, 3, 1, 1, 0), (32, 4, 1, 2, 0), (64, 3, 1, 1, 0), (64, 4, 1, 2, 0)),
+              "hidden": (512, 512)}
+# Gowal et al.'s MNIST schedule in epochs of batch 100 (their steps / 600)
+GOWAL_SCHEDULE = {"ibp_warmup": 3, "ibp_ramp": 17, "lr_drops": (25, 42)}
 
 RECIPES = {
     "ibp-ch10": paper.ibp_recipe(30),  # chapter 10's first: 95.1 % clean, 82.0 % certified
@@ -96,6 +101,16 @@ RECIPES = {
     # same 98.58 % clean): longer, as Gowal et al. train for about 200 epochs (measured: 98.50 %
     # clean, 96.2 % on all 10000, below the 60-epoch net)
     "cnn-small-ibp-100-eps0.2": {**paper.ibp_recipe(100, ibp_eps=0.2), **CNN_SMALL},
+    # Gowal et al.'s own MNIST schedule (their paper's appendix: 60k steps of batch 100 =
+    # 100 epochs, eps 0 for 2k steps, ramped over 10k, learning rate / 10 at 15k and 25k
+    # steps) in epochs: warm-up 3, ramp 17, drops at 25 and 42, where ours ramps over a third
+    # of the epochs and drops at 70 and 85 %
+    "cnn-small-gowal-eps0.2": {**paper.ibp_recipe(100, ibp_eps=0.2), **GOWAL_SCHEDULE, **CNN_SMALL},
+    # their "medium" CNN (4 unpadded convolutions 32 3x3, 32 4x4 stride 2, 64 3x3, 64 4x4
+    # stride 2; two dense layers of 512): 2.5 min per IBP epoch on one thread, so their
+    # schedule cut to 36 epochs (second drop at 33) to fit a session
+    "cnn-medium-gowal36-eps0.2": {**paper.ibp_recipe(36, ibp_eps=0.2), **GOWAL_SCHEDULE,
+                                  "lr_drops": (25, 33), **CNN_MEDIUM},
     # training at the test eps (0.1) instead of 0.15: 0.2 cost 7.8 certified points, so does
     # a smaller training eps gain?
     "ibp-eps0.1": paper.ibp_recipe(30, ibp_eps=0.1),
