@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import sys
 from dataclasses import replace
@@ -158,13 +159,36 @@ def certified_flags(model, x, y, eps: float):
     return c, alpha
 
 
+_BOTH_SIDES: dict[str, tuple] = {}  # this process's certify_and_attack results, by their inputs
+
+
+def certify_and_attack(model, x, y, eps: float, iters: int, restarts: int,
+                       square_queries: int) -> tuple:
+    """Both sides of the sandwich per input of x (n, ...) with labels y (n,): certified_flags'
+    verdicts and chapter 9's attack ensemble (audit.attack_ensemble, seed 0). `evaluate` and
+    `decide` need the same ones, and they cost most of either (about 1 s per input on the
+    MLPs, 9 s on the medium CNN), so a run that makes both records (--bab) computes them once:
+    they are kept in this process, keyed by the model's layers and weights, x, y and the
+    settings, and shared read-only. Returns (certify.certify's verdicts, alpha-CROWN's or
+    None, the ensemble's record)."""
+    key = hashlib.sha1(json.dumps([model.config(), str(model.dtype), float(eps), int(iters),
+                                   int(restarts), int(square_queries)]).encode())
+    for a in (model.params, x, y):
+        key.update(np.ascontiguousarray(a).tobytes())
+    key = key.hexdigest()
+    if key not in _BOTH_SIDES:
+        c, alpha = certified_flags(model, x, y, eps)
+        ens = audit.attack_ensemble(model, model, x, y, eps, iters, restarts, square_queries, 0)
+        _BOTH_SIDES[key] = (c, alpha, ens)
+    return _BOTH_SIDES[key]
+
+
 def evaluate(model, x_test, y_test, n: int, eps: float, iters: int, restarts: int,
              square_queries: int) -> dict:
     """Clean accuracy (%) on x_test; on its first n inputs the % certified at eps by IBP, CROWN,
     alpha-CROWN and any of them, and the % correct under chapter 9's attack ensemble."""
     x, y = x_test[:n], y_test[:n]
-    c, alpha = certified_flags(model, x, y, eps)
-    ens = audit.attack_ensemble(model, model, x, y, eps, iters, restarts, square_queries, 0)
+    c, alpha, ens = certify_and_attack(model, x, y, eps, iters, restarts, square_queries)
     return {"clean": 100 * nr.accuracy(model, x_test, y_test),
             "ibp": 100 * float(c.ibp.mean()), "crown": 100 * float(c.crown.mean()),
             "alpha_crown": None if alpha is None else 100 * float(alpha.mean()),
@@ -195,9 +219,8 @@ def decide(model, x_test, y_test, n: int, eps: float, iters: int, restarts: int,
     (certified + the inputs it proves robust), the worst case, the undecided inputs' indices,
     verdicts, sub-problems and seconds, and the % still undecided."""
     x, y = x_test[:n], y_test[:n]
-    c, alpha = certified_flags(model, x, y, eps)  # branch and bound needs a dense net anyway
-    certified = c.certified | alpha
-    ens = audit.attack_ensemble(model, model, x, y, eps, iters, restarts, square_queries, 0)
+    c, alpha, ens = certify_and_attack(model, x, y, eps, iters, restarts, square_queries)
+    certified = c.certified | alpha  # branch and bound needs a dense net anyway
     survives = np.asarray(ens["per_input"]["worst_case"], bool)
     if np.any(certified & ~survives):  # a certified input broken: a bug, never a number
         raise AssertionError("an input certified robust was broken by an attack")

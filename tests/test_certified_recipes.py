@@ -86,6 +86,37 @@ def test_decide_milp_decides_what_a_small_branch_and_bound_left_as_a_large_one_d
     assert float(cells[5]) >= round(large["certified_with_bab"], 1)
 
 
+def test_evaluate_and_decide_share_one_certify_and_attack(monkeypatch):
+    """A run with --bab makes recipe_NAME (`evaluate`) and bab_NAME (`decide`) on the same
+    inputs: the certificates and the attack ensemble run once for both, and any change of
+    weights, inputs or settings runs them again; the reused verdicts are the ones a fresh
+    computation gives."""
+    recipes = load_recipes()
+    calls = []
+    ensemble = recipes.audit.attack_ensemble
+    monkeypatch.setattr(recipes.audit, "attack_ensemble",
+                        lambda *a: calls.append(1) or ensemble(*a))
+    model = random_net(1, {}, n_in=16)
+    x = np.random.default_rng(1).uniform(size=(16, 16))
+    y = model.predict(x)
+    first = recipes.evaluate(model, x, y, 16, 0.1, 10, 1, 50)
+    r = recipes.decide(model, x, y, 16, 0.1, 10, 1, 50, 1)
+    assert len(calls) == 1
+    assert r["worst_case"] == first["worst_case"] and r["certified"] == first["certified"]
+
+    recipes.decide(model, x, y, 16, 0.1, 10, 2, 50, 1)  # another setting: computed anew
+    recipes.evaluate(model, x[:8], y[:8], 8, 0.1, 10, 1, 50)  # other inputs
+    model.params[0] += 1e-3  # other weights (the same object, changed in place)
+    recipes.evaluate(model, x, y, 16, 0.1, 10, 1, 50)
+    assert len(calls) == 4
+
+    model.params[0] -= 1e-3
+    recipes._BOTH_SIDES.clear()  # a fresh process: the same numbers
+    again = recipes.decide(model, x, y, 16, 0.1, 10, 1, 50, 1)
+    assert {k: v for k, v in again.items() if k != "seconds"} == {
+        k: v for k, v in r.items() if k != "seconds"}
+
+
 def test_ibp_shares_count_every_input_once():
     """The ibp_NAME record: IBP alone over the test set; its shares on the first 100 and on all
     inputs are those of IBP run one input at a time."""
