@@ -117,6 +117,34 @@ def test_evaluate_and_decide_share_one_certify_and_attack(monkeypatch):
         k: v for k, v in r.items() if k != "seconds"}
 
 
+def test_ibp_sandwich_brackets_with_ibp_and_the_ensemble_and_stops_on_a_contradiction(
+        monkeypatch):
+    """ibpsandwich_NAME: on the first n, the IBP-certified share and the ensemble's worst case
+    computed again here, IBP <= worst case; an attack that breaks a certified input (here a
+    fake one that breaks every input) stops the run instead of giving a number."""
+    recipes = load_recipes()
+    model = random_net(1, {}, n_in=16)
+    x = np.random.default_rng(1).uniform(size=(20, 16))
+    y = model.predict(x)
+    eps = 0.05  # small enough that IBP certifies some inputs of this random net
+    r = recipes.ibp_sandwich(model, x, y, 16, eps, 10, 1, 50)
+    certified = C.ibp_margins(model, x[:16], y[:16], eps).min(axis=1) > 0
+    ens = audit.attack_ensemble(model, model, x[:16], y[:16], eps, 10, 1, 50, 0)
+    assert 0 < certified.sum() < 16
+    assert r["ibp"] == 100 * certified.mean() and r["worst_case"] == ens["worst_case"]
+    assert r["ibp"] <= r["worst_case"] and r["clean"] == 100.0  # y is the model's own label
+    assert r["attacks"]["pgd"] == ens["pgd"] and "per_input" not in r["attacks"]
+
+    def breaks_all(*a):
+        out = dict(ens, per_input=dict(ens["per_input"]))
+        out["per_input"]["worst_case"] = np.zeros(16, np.uint8)
+        return out
+
+    monkeypatch.setattr(recipes.audit, "attack_ensemble", breaks_all)
+    with pytest.raises(AssertionError, match="certified robust was broken"):
+        recipes.ibp_sandwich(model, x, y, 16, eps, 10, 1, 50)
+
+
 def test_ibp_shares_count_every_input_once():
     """The ibp_NAME record: IBP alone over the test set; its shares on the first 100 and on all
     inputs are those of IBP run one input at a time."""
