@@ -24,6 +24,7 @@ from .checks import check_batch, check_choice, check_count, check_number, check_
 from .losses import logit_margin
 from .metrics import attack_report
 from .network import Network
+from .progress import bar
 
 
 def pgd_adaptive(model: Network, x: np.ndarray, y: np.ndarray, eps: float, step: float,
@@ -159,17 +160,23 @@ def attack_ensemble(model: Network, twin: Network, x: np.ndarray, y: np.ndarray,
     Returns the accuracy in % on clean inputs ("clean"), under each attack, and under all of
     them at once ("worst_case"), the share of inputs with an exactly zero gradient (%), and
     "per_input": the accuracies as 0/1 per input."""
-    advs = {
-        "fgsm": fgsm(model, x, y, eps),
-        "pgd": pgd(model, x, y, eps, 0.01, 10),
-        "apgd_ce": apgd(model, x, y, eps, iters, "ce", seed=seed).x_adv,
-        "apgd_dlr": apgd(model, x, y, eps, iters, "dlr", seed=seed).x_adv,
-        "apgd_t": apgd_targeted(model, x, y, eps, iters, n_targets=9, seed=seed).x_adv,
-        "bpda": pgd_adaptive(model, x, y, eps, 0.01, iters, restarts=restarts, bpda=True,
-                             seed=seed),
-        "square": square_linf(model, x, y, eps, queries=square_queries, seed=seed)[0],
-        "transfer": pgd_adaptive(twin, x, y, eps, 0.01, iters, restarts=0),
+    attacks = {  # run one after the other, in this order, each on the whole batch
+        "fgsm": lambda: fgsm(model, x, y, eps),
+        "pgd": lambda: pgd(model, x, y, eps, 0.01, 10),
+        "apgd_ce": lambda: apgd(model, x, y, eps, iters, "ce", seed=seed).x_adv,
+        "apgd_dlr": lambda: apgd(model, x, y, eps, iters, "dlr", seed=seed).x_adv,
+        "apgd_t": lambda: apgd_targeted(model, x, y, eps, iters, n_targets=9, seed=seed).x_adv,
+        "bpda": lambda: pgd_adaptive(model, x, y, eps, 0.01, iters, restarts=restarts,
+                                     bpda=True, seed=seed),
+        "square": lambda: square_linf(model, x, y, eps, queries=square_queries, seed=seed)[0],
+        "transfer": lambda: pgd_adaptive(twin, x, y, eps, 0.01, iters, restarts=0),
     }
+    advs = {}
+    with bar(total=len(attacks), desc="attack ensemble", unit="attack") as b:
+        for name, attack in attacks.items():
+            b.set_postfix_str(name)
+            advs[name] = attack()
+            b.update()
     correct = robust_per_input(model, x, y, advs)
     return {**{k: 100 * float(v.mean()) for k, v in correct.items()},
             "zero_gradient_share": 100 * zero_gradient_share(model, x, y),

@@ -120,6 +120,12 @@ def milp_record(name: str) -> dict:
     return _load(RECIPE_RECORDS, f"milp_{name}")
 
 
+def ibpsandwich_record(name: str) -> dict:
+    """The numbers of one `--ibp-sandwich` run of benchmarks/certified_recipes.py
+    (results/recipes/records/ibpsandwich_NAME.json)."""
+    return _load(RECIPE_RECORDS, f"ibpsandwich_{name}")
+
+
 def ibp_record(name: str) -> dict:
     """The numbers of one `--ibp-all` run of benchmarks/certified_recipes.py
     (results/recipes/records/ibp_NAME.json)."""

@@ -33,6 +33,7 @@ from tests.prose import (
     bab_inputs,
     bab_record,
     ibp_record,
+    ibpsandwich_record,
     markdown,
     milp_record,
     missing_claims,
@@ -1400,6 +1401,31 @@ def test_the_ibp_table_of_benchmarks_results_matches_its_records():
             assert [c.split(" ")[0] for c in row[:3]] == cells(record), (name, row)
         moved = dict(record, ibp=[record["ibp"][0] + 0.1, *record["ibp"][1:]])
         assert cells(moved) != cells(record)
+
+
+def test_the_ibp_sandwich_table_of_benchmarks_results_matches_its_records():
+    """Every record ibpsandwich_NAME of the recipe script (IBP alone against the attack
+    ensemble on the first n) has a row in RESULTS.md's table whose second column starts 'IBP
+    alone: certified', equal to the script's own row of it; its IBP share on the first 1000
+    is its ibp_NAME record's; a worst case moved by 0.1 fails."""
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    names = {p.stem.removeprefix("ibpsandwich_")
+             for p in RECIPE_RECORDS.glob("ibpsandwich_*.json")}
+    assert names, "no ibpsandwich record under results/recipes/records"
+    rows = table_rows(text, names, "IBP alone: certified")
+    assert names <= set(rows), f"ibpsandwich records without a row: {names - set(rows)}"
+    cells = load_recipes().ibp_sandwich_cells
+    for name in sorted(names):
+        record = ibpsandwich_record(name)
+        n = json.loads((RECIPE_RECORDS / f"ibpsandwich_{name}.json").read_text())[
+            "config"]["args"][3]
+        shares = ibp_record(name)
+        if n in shares["first"]:  # the same inputs, certified by the same bound
+            assert record["ibp"] == shares["ibp"][shares["first"].index(n)], name
+        assert record["ibp"] <= record["worst_case"], name
+        for row in rows[name]:
+            assert [c.split(" ")[0] for c in row[:4]] == cells(record), (name, row)
+        assert cells(dict(record, worst_case=record["worst_case"] + 0.1)) != cells(record)
 
 
 def test_the_readme_s_cnn_sentence_is_its_records():
