@@ -216,8 +216,8 @@ def ibp_shares(model, x_test, y_test, eps: float) -> dict:
 def ibp_sandwich(model, x_test, y_test, n: int, eps: float, iters: int, restarts: int,
                  square_queries: int) -> dict:
     """The sandwich with IBP alone as its lower side, for a CNN whose full record (`evaluate`)
-    would cost too much on n inputs: CROWN takes about 5 s per input on Gowal et al.'s medium
-    CNN and certified none of its first 100 beyond IBP. Clean accuracy (%) on x_test; on its
+    would cost too much on n inputs: on Gowal et al.'s medium CNN CROWN takes most of that
+    record's 9 s per input, and it certified none of the first 100 beyond IBP. Clean accuracy (%) on x_test; on its
     first n, the % IBP-certified at eps and the % correct under each attack of chapter 9's
     ensemble and under all of them ("worst_case"). An input certified and broken stops the run
     (a bug, never a number)."""
