@@ -217,10 +217,10 @@ def ibp_sandwich(model, x_test, y_test, n: int, eps: float, iters: int, restarts
                  square_queries: int) -> dict:
     """The sandwich with IBP alone as its lower side, for a CNN whose full record (`evaluate`)
     would cost too much on n inputs: on Gowal et al.'s medium CNN CROWN takes most of that
-    record's 9 s per input, and it certified none of the first 100 beyond IBP. Clean accuracy (%) on x_test; on its
-    first n, the % IBP-certified at eps and the % correct under each attack of chapter 9's
-    ensemble and under all of them ("worst_case"). An input certified and broken stops the run
-    (a bug, never a number)."""
+    record's 9 s per input, and it certified none of the first 100 beyond IBP. Clean accuracy
+    (%) on x_test; on its first n, the % IBP-certified at eps and the % correct under each
+    attack of chapter 9's ensemble and under all of them ("worst_case"). An input certified
+    and broken stops the run (a bug, never a number)."""
     x, y = x_test[:n], y_test[:n]
     certified = certify.ibp_margins(model, x, y, eps).min(axis=1) > 0
     ens = audit.attack_ensemble(model, model, x, y, eps, iters, restarts, square_queries, 0)

@@ -1337,16 +1337,24 @@ def test_the_recipe_tables_of_benchmarks_results_match_their_records():
     assert moved != text and wrong(recipe_rows(moved, names))
 
 
+def rows_of_every_record(prefix: str, second_column: str) -> tuple[set, dict]:
+    """The names of the recipe script's records PREFIXNAME (results/recipes/records) and their
+    rows in benchmarks/RESULTS.md's tables whose second column starts with `second_column`;
+    there must be such records, and a row for each."""
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    names = {p.stem.removeprefix(prefix) for p in RECIPE_RECORDS.glob(f"{prefix}*.json")}
+    assert names, f"no {prefix} record under results/recipes/records"
+    rows = table_rows(text, names, second_column)
+    assert names <= set(rows), f"{prefix} records without a row: {sorted(names - set(rows))}"
+    return names, rows
+
+
 def test_the_branch_and_bound_table_of_benchmarks_results_matches_its_records():
     """Every record bab_NAME of the recipe script has a row in RESULTS.md's branch-and-bound
     table (second column 'certified') equal to it cell for cell (its rows start with recipe
     names too: that the recipe-table test passes shows the header keeps them apart); a verdict
     moved from robust to unknown fails."""
-    text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
-    names = {p.stem.removeprefix("bab_") for p in RECIPE_RECORDS.glob("bab_*.json")}
-    assert names, "no branch-and-bound record under results/recipes/records"
-    rows = table_rows(text, names, "certified")
-    assert names <= set(rows), f"branch-and-bound records without a row: {names - set(rows)}"
+    names, rows = rows_of_every_record("bab_", "certified")
     for name in sorted(names):
         numbers = bab_record(name)
         n = bab_inputs(name)
@@ -1365,10 +1373,7 @@ def test_the_milp_table_of_benchmarks_results_matches_its_records():
     column 'branch and bound: certified') equal to it cell for cell, computed from it and
     its branch-and-bound record bab_NAME by the script's own row format; a verdict moved from
     robust to unknown fails."""
-    text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
-    names = {p.stem.removeprefix("milp_") for p in RECIPE_RECORDS.glob("milp_*.json")}
-    rows = table_rows(text, names, "branch and bound: certified")
-    assert names <= set(rows), f"MILP records without a row: {names - set(rows)}"
+    names, rows = rows_of_every_record("milp_", "branch and bound: certified")
     milp_row = load_recipes().milp_cells
     for name in sorted(names):
         bab, milp = bab_record(name), milp_record(name)
@@ -1388,11 +1393,7 @@ def test_the_ibp_table_of_benchmarks_results_matches_its_records():
     """Every record ibp_NAME of the recipe script (IBP alone on the whole test set) has a row in
     RESULTS.md's table whose second column is 'IBP-certified, first 100', equal to it cell for
     cell; a share moved by 0.1 fails."""
-    text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
-    names = {p.stem.removeprefix("ibp_") for p in RECIPE_RECORDS.glob("ibp_*.json")}
-    assert names, "no ibp record under results/recipes/records"
-    rows = table_rows(text, names, "IBP-certified, first 100")
-    assert names <= set(rows), f"ibp records without a row: {names - set(rows)}"
+    names, rows = rows_of_every_record("ibp_", "IBP-certified, first 100")
     cells = load_recipes().ibp_cells
     for name in sorted(names):
         record = ibp_record(name)
@@ -1408,12 +1409,7 @@ def test_the_ibp_sandwich_table_of_benchmarks_results_matches_its_records():
     ensemble on the first n) has a row in RESULTS.md's table whose second column starts 'IBP
     alone: certified', equal to the script's own row of it; its IBP share on the first 1000
     is its ibp_NAME record's; a worst case moved by 0.1 fails."""
-    text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
-    names = {p.stem.removeprefix("ibpsandwich_")
-             for p in RECIPE_RECORDS.glob("ibpsandwich_*.json")}
-    assert names, "no ibpsandwich record under results/recipes/records"
-    rows = table_rows(text, names, "IBP alone: certified")
-    assert names <= set(rows), f"ibpsandwich records without a row: {names - set(rows)}"
+    names, rows = rows_of_every_record("ibpsandwich_", "IBP alone: certified")
     cells = load_recipes().ibp_sandwich_cells
     for name in sorted(names):
         record = ibpsandwich_record(name)
@@ -1426,6 +1422,20 @@ def test_the_ibp_sandwich_table_of_benchmarks_results_matches_its_records():
         for row in rows[name]:
             assert [c.split(" ")[0] for c in row[:4]] == cells(record), (name, row)
         assert cells(dict(record, worst_case=record["worst_case"] + 0.1)) != cells(record)
+    # the medium CNN's bullets: its attacks one by one, and the masking flag they raise
+    attacks = ibpsandwich_record("cnn-medium-gowal36-eps0.2")["attacks"]
+    flat = " ".join((ROOT / "benchmarks" / "RESULTS.md").read_text().split())
+    claims = [("FGSM {fgsm:.1f}, PGD-10 {pgd:.1f}, APGD-CE {apgd_ce:.1f}, APGD-DLR {apgd_dlr:.1f}, "
+               "targeted APGD-DLR {apgd_t:.1f}, BPDA {bpda:.1f}, Square {square:.1f}, transfer "
+               "{transfer:.1f}; {zero_gradient_share:.1f} % of the inputs have an exactly zero "
+               "input gradient", attacks),
+              ("lies in **[{ibp:.1f}, {worst_case:.1f}] %**: {k} inputs open",
+               {**ibpsandwich_record("cnn-medium-gowal36-eps0.2"),
+                "k": round(10 * (attacks["worst_case"]
+                                 - ibpsandwich_record("cnn-medium-gowal36-eps0.2")["ibp"]))})]
+    assert not missing_claims(flat, claims)
+    assert audit.masking_flags(attacks)["gradient_free_wins"]  # "raises ... flag"
+    assert attacks["square"] == attacks["worst_case"] < min(attacks[k] for k in audit.WHITE_BOX)
 
 
 def test_the_readme_s_cnn_sentence_is_its_records():
@@ -1453,12 +1463,17 @@ def test_the_readme_s_cnn_sentence_is_its_records():
     assert config["args"][3] == 100  # "cover only its first 100"
     m_ibp = ibp_record("cnn-medium-gowal36-eps0.2")
     assert medium["ibp"] == m_ibp["ibp"][m_ibp["first"].index(100)]  # the same 100
+    sandwich = ibpsandwich_record("cnn-medium-gowal36-eps0.2")
+    assert sandwich["ibp"] == m_ibp["ibp"][m_ibp["first"].index(1000)]  # the same 1000
     claims.append(("after 36 epochs of their own schedule is the best CNN so far by IBP alone: "
                    "{clean:.1f} % clean, {all:.1f} % IBP-certified on all 10000 and {k:.1f} % on "
-                   "the first 1000; CROWN and the attacks, at 9 s per input, cover only its first "
-                   "100 ({certified:.1f} % certified, {worst_case:.1f} % in the worst case)",
-                   {**medium, "all": m_ibp["ibp"][-1],
-                    "k": m_ibp["ibp"][m_ibp["first"].index(1000)]}))
+                   "the first 1000, where the attack ensemble leaves {w:.1f} %: its robust "
+                   "accuracy there lies in [{k:.1f}, {w:.1f}] %, {g:.1f} points under the target "
+                   "whatever the verifier. CROWN with the attacks, at 9 s per input, covers only "
+                   "its first 100 ({certified:.1f} % certified, {worst_case:.1f} % in the worst "
+                   "case)",
+                   {**medium, "all": m_ibp["ibp"][-1], "k": sandwich["ibp"],
+                    "w": sandwich["worst_case"], "g": 97.77 - sandwich["worst_case"]}))
     assert m_ibp["ibp"][-1] > max(shares["ibp"][-1] for shares in map(
         ibp_record, ("cnn-ibp-60", "cnn-small-ibp-60-eps0.2", "cnn-small-ibp-100-eps0.2",
                      "cnn-small-gowal-eps0.2")))  # "the best CNN so far"
