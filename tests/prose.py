@@ -108,10 +108,16 @@ def bab_record(name: str) -> dict:
     return _load(RECIPE_RECORDS, f"bab_{name}")
 
 
+def record_inputs(record: str) -> int:
+    """How many test inputs a record of the recipe script (recipe_, bab_, ibpsandwich_NAME)
+    covered: its function's argument n, the fourth of its config (fn(model, x_test, y_test, n,
+    ...))."""
+    return json.loads((RECIPE_RECORDS / f"{record}.json").read_text())["config"]["args"][3]
+
+
 def bab_inputs(name: str) -> int:
-    """How many test inputs the `--bab` run bab_NAME covered: `decide`'s argument n, the fourth
-    of its record's config (decide(model, x_test, y_test, n, ...))."""
-    return json.loads((RECIPE_RECORDS / f"bab_{name}.json").read_text())["config"]["args"][3]
+    """How many test inputs the `--bab` run bab_NAME covered (`decide`'s n)."""
+    return record_inputs(f"bab_{name}")
 
 
 def milp_record(name: str) -> dict:

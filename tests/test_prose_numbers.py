@@ -39,6 +39,7 @@ from tests.prose import (
     missing_claims,
     recipe_record,
     record,
+    record_inputs,
     seed_record,
     seed_records,
     unchecked_numbers,
@@ -1413,8 +1414,7 @@ def test_the_ibp_sandwich_table_of_benchmarks_results_matches_its_records():
     cells = load_recipes().ibp_sandwich_cells
     for name in sorted(names):
         record = ibpsandwich_record(name)
-        n = json.loads((RECIPE_RECORDS / f"ibpsandwich_{name}.json").read_text())[
-            "config"]["args"][3]
+        n = record_inputs(f"ibpsandwich_{name}")
         shares = ibp_record(name)
         if n in shares["first"]:  # the same inputs, certified by the same bound
             assert record["ibp"] == shares["ibp"][shares["first"].index(n)], name
@@ -1458,9 +1458,7 @@ def test_the_readme_s_cnn_sentence_is_its_records():
               ("certifies 97.77 %, {g:.1f} points above even that worst case",
                {"g": 97.77 - max(r["worst_case"], small["worst_case"])})]
     medium = recipe_record("cnn-medium-gowal36-eps0.2")
-    config = json.loads((ROOT / "results" / "recipes" / "records"
-                         / "recipe_cnn-medium-gowal36-eps0.2.json").read_text())["config"]
-    assert config["args"][3] == 100  # "cover only its first 100"
+    assert record_inputs("recipe_cnn-medium-gowal36-eps0.2") == 100  # "covers only its first 100"
     m_ibp = ibp_record("cnn-medium-gowal36-eps0.2")
     assert medium["ibp"] == m_ibp["ibp"][m_ibp["first"].index(100)]  # the same 100
     sandwich = ibpsandwich_record("cnn-medium-gowal36-eps0.2")
