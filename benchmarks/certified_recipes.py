@@ -165,6 +165,16 @@ def certified_flags(model, x, y, eps: float):
 _BOTH_SIDES: dict[str, tuple] = {}  # this process's certify_and_attack results, by their inputs
 
 
+def survivors(certified: np.ndarray, ens: dict) -> np.ndarray:
+    """Which inputs survive the attack ensemble (its record `ens`), as booleans; an input in
+    `certified` that an attack broke stops the run (a bug in a bound or an attack, never a
+    number)."""
+    survives = np.asarray(ens["per_input"]["worst_case"], bool)
+    if np.any(certified & ~survives):
+        raise AssertionError("an input certified robust was broken by an attack")
+    return survives
+
+
 def certify_and_attack(model, x, y, eps: float, iters: int, restarts: int,
                        square_queries: int) -> tuple:
     """Both sides of the sandwich per input of x (n, ...) with labels y (n,): certified_flags'
@@ -224,8 +234,7 @@ def ibp_sandwich(model, x_test, y_test, n: int, eps: float, iters: int, restarts
     x, y = x_test[:n], y_test[:n]
     certified = certify.ibp_margins(model, x, y, eps).min(axis=1) > 0
     ens = audit.attack_ensemble(model, model, x, y, eps, iters, restarts, square_queries, 0)
-    if np.any(certified & ~np.asarray(ens["per_input"]["worst_case"], bool)):
-        raise AssertionError("an input IBP-certified robust was broken by an attack")
+    survivors(certified, ens)
     return {"clean": 100 * nr.accuracy(model, x_test, y_test),
             "ibp": 100 * float(certified.mean()), "worst_case": ens["worst_case"],
             "attacks": {k: v for k, v in ens.items() if k != "per_input"}}
@@ -242,9 +251,7 @@ def decide(model, x_test, y_test, n: int, eps: float, iters: int, restarts: int,
     x, y = x_test[:n], y_test[:n]
     c, alpha, ens = certify_and_attack(model, x, y, eps, iters, restarts, square_queries)
     certified = c.certified | alpha  # branch and bound needs a dense net anyway
-    survives = np.asarray(ens["per_input"]["worst_case"], bool)
-    if np.any(certified & ~survives):  # a certified input broken: a bug, never a number
-        raise AssertionError("an input certified robust was broken by an attack")
+    survives = survivors(certified, ens)
     gap = np.flatnonzero(survives & ~certified)
     runs = []
     for i in bar(gap, desc="branch and bound", unit="input"):
