@@ -54,6 +54,11 @@ def _check_loss(loss: float, desc: str, epoch: int, epochs: int, step: int, step
             f"(lr is {lr:g}).")
 
 
+def _say_resuming(desc: str, first: int, of: str, checkpoint) -> None:
+    """The one line both training loops print when they pick a run up from its checkpoint."""
+    say(f"{desc}: resuming after epoch {first} {of} from the checkpoint {checkpoint}")
+
+
 def train(
     model: Network,
     x: np.ndarray,
@@ -107,8 +112,7 @@ def train(
         if first:
             history = saved
             if progress:
-                say(f"{desc}: resuming after epoch {first} of {epochs} from the checkpoint "
-                    f"{checkpoint}")
+                _say_resuming(desc, first, f"of {epochs}", checkpoint)
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below, once
         for epoch in range(first, epochs):
             if epoch in lr_drops:
@@ -318,7 +322,7 @@ def train_early_stopping(
             best_loss, best_epoch = loop["best_loss"], loop["best_epoch"]
             plateau_best, wait, lr_wait = loop["plateau_best"], loop["wait"], loop["lr_wait"]
             if progress:
-                say(f"{desc}: resuming after epoch {first} from the checkpoint {checkpoint}")
+                _say_resuming(desc, first, f"of at most {max_epochs}", checkpoint)
     epoch = first - 1  # the last epoch done
     if checkpoint is not None and loop.get("stopped"):
         first = max_epochs  # the run had stopped: only the best weights are left to restore
