@@ -119,6 +119,8 @@ RECIPES = {
     # the medium CNN through the two full schedules: our 60 epochs (which beat Gowal et al.'s
     # on the small CNN by 0.4 IBP-certified points on all 10000) and their 100; about 2.5 and
     # 4.2 hours of training on one thread, so they resume from their last epoch across runs
+    # (measured, 60 epochs: 98.57 % clean, 96.98 % IBP-certified on all 10000, the most of any
+    # CNN, but 96.1 on the first 1000 against the 36-epoch net's 96.4)
     "cnn-medium-ibp-60-eps0.2": {**paper.ibp_recipe(60, ibp_eps=0.2), **CNN_MEDIUM},
     "cnn-medium-gowal-eps0.2": {**paper.ibp_recipe(100, ibp_eps=0.2), **GOWAL_SCHEDULE,
                                 **CNN_MEDIUM},
